@@ -1,0 +1,86 @@
+"""Building Docs from tokens and entity offsets, shared by all converters.
+
+One place decides how whitespace, sentence starts and conflicting entities are handled, so
+that every format behaves the same: tokens are joined by single spaces (the input formats keep
+no original spacing), every sentence start is set (``token.is_sent_start``), and of duplicate
+or overlapping entities one is kept and the rest are counted in the summary.
+"""
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+from spacy.vocab import Vocab
+
+from .summary import ConversionSummary
+
+#: ``(start, end, label)``: token offsets, end exclusive.
+Entity = Tuple[int, int, str]
+
+
+def make_doc(
+    vocab: Vocab,
+    sentences: Sequence[Sequence[str]],
+    tags: Optional[Sequence[Sequence[str]]] = None,
+) -> Doc:
+    """A Doc holding ``sentences`` (lists of words) in order, each one's start marked."""
+    words: List[str] = []
+    sent_starts: List[bool] = []
+    for sent in sentences:
+        words.extend(sent)
+        sent_starts.extend([True] + [False] * (len(sent) - 1))
+    spaces = [True] * len(words)
+    if spaces:
+        spaces[-1] = False
+    flat_tags = [t for sent in tags for t in sent] if tags is not None else None
+    return Doc(vocab, words=words, spaces=spaces, tags=flat_tags, sent_starts=sent_starts)
+
+
+def set_entities(
+    doc: Doc,
+    entities: Iterable[Entity],
+    summary: ConversionSummary,
+    missing: bool = False,
+) -> List[Span]:
+    """Write ``entities`` into ``doc.ents`` and return the spans kept.
+
+    An entity identical to an earlier one (same tokens, same label) is dropped as a duplicate.
+    Of entities that share tokens, spaCy's ``filter_spans`` keeps the longest, and among
+    equally long ones the one that starts first (then the one given first); the others are
+    dropped as overlaps. Both counts go to the summary. With ``missing``, tokens outside the
+    entities are marked as unannotated rather than as ``O`` (for input that has no entity
+    annotation at all).
+    """
+    seen = set()
+    spans = []
+    for start, end, label in entities:
+        key = (start, end, label)
+        if key in seen:
+            summary.dropped_duplicate += 1
+            continue
+        seen.add(key)
+        spans.append(Span(doc, start, end, label=label))
+    kept = filter_spans(spans)
+    summary.dropped_overlap += len(spans) - len(kept)
+    doc.set_ents(kept, default="missing" if missing else "outside")
+    return kept
+
+
+def write_docbin(docs: Iterable[Doc], path) -> int:
+    """Write ``docs`` to a ``.spacy`` file (creating its folder); return how many were written.
+
+    The DocBin is built in memory and written only at the end, so a conversion that stops on
+    an error leaves no half-written output behind.
+    """
+    from pathlib import Path
+
+    from spacy.tokens import DocBin
+
+    db = DocBin(store_user_data=False)
+    n = 0
+    for doc in docs:
+        db.add(doc)
+        n += 1
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db.to_disk(path)
+    return n

@@ -1,0 +1,173 @@
+"""i2b2 2009 medications: notes ``NAME.txt`` with ``NAME.m`` (or ``NAME.i2b2.entries``).
+
+Each annotation line is one medication entry, fields joined by ``||`` in the order
+``m, do, mo, f, du, r, e, t, c, ln``. A field with text reads ``key="text" L:T L:T``; a field
+not mentioned reads ``key="nm"``; ``e``, ``t``, ``c`` and ``ln`` carry no offsets. A
+discontinuous field separates its texts with ``...`` and its offset pairs with commas.
+
+Representation: the six fields with offsets become entities labelled by :data:`LABELS`. Each
+contiguous piece of a discontinuous field becomes its own entity of the field's label (counted
+as ``discontinuous pieces``). The same span in several entries (one reason for two drugs) is
+written once (the others counted as duplicates). Accepted defects of the real release, counted
+as repaired: a stray ``|||`` between fields, offset pairs separated by a space instead of a
+comma.
+"""
+import re
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple, Union
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from .docs import Entity
+from .errors import ConversionError, skip_or_raise
+from .i2b2 import Note, iter_note_pairs, mismatch_error, note_docs, read_note, text_matches
+from .summary import ConversionSummary
+from .textio import BadLine, read_lines
+
+#: Entity label of each field with offsets.
+LABELS = {
+    "m": "medication",
+    "do": "dosage",
+    "mo": "mode",
+    "f": "frequency",
+    "du": "duration",
+    "r": "reason",
+}
+#: Fields without offsets (event, temporal marker, certainty, list/narrative).
+PLAIN_FIELDS = ("e", "t", "c", "ln")
+SUFFIXES = (".i2b2.entries", ".m")
+_SEPARATOR = re.compile(r"\|{2,}")
+_FIELD = re.compile(r'^(?P<key>[a-z]+)="(?P<text>.*)"(?P<rest>.*)$')
+_PAIR = re.compile(r"(\d+):(\d+)\s+(\d+):(\d+)")
+
+
+def _parse_offsets(rest: str, path: Path, number: int, key: str, summary_repairs: List[str]):
+    """Offset pairs of one field; a space instead of a comma between pairs is a repair."""
+    pairs = []
+    pos = 0
+    for m in _PAIR.finditer(rest):
+        gap = rest[pos : m.start()]
+        if pairs:
+            if gap.strip() == "":
+                if gap:
+                    summary_repairs.append("offset pairs separated by a space")
+                else:
+                    raise ConversionError(path, number, f"malformed offsets in field {key!r}")
+            elif gap.strip() != ",":
+                raise ConversionError(path, number, f"malformed offsets in field {key!r}")
+        elif gap.strip():
+            raise ConversionError(path, number, f"malformed offsets in field {key!r}")
+        pairs.append(((int(m.group(1)), int(m.group(2))), (int(m.group(3)), int(m.group(4)))))
+        pos = m.end()
+    if rest[pos:].strip():
+        raise ConversionError(path, number, f"malformed offsets in field {key!r}")
+    return pairs
+
+
+def parse_entry(
+    path: Path, number: int, line: str, note: Note, summary: ConversionSummary, show_text: bool
+) -> List[Entity]:
+    """The entities of one medication entry; raises :class:`ConversionError` on any defect.
+
+    Counts (repairs, ``nm`` fields, discontinuous pieces) reach the summary only when the
+    whole entry is good, so a skipped entry leaves no partial trace.
+    """
+    repairs: List[str] = []
+    raw_fields = _SEPARATOR.split(line.strip())
+    repairs += ["stray |||"] * sum(1 for s in _SEPARATOR.findall(line) if len(s) > 2)
+    seen = set()
+    entities: List[Entity] = []
+    not_mentioned = pieces = discontinuous = 0
+    for raw in raw_fields:
+        m = _FIELD.match(raw.strip())
+        if m is None:
+            message = 'malformed medication field (expected key="text" offsets)'
+            raise ConversionError(path, number, message + (f": {raw!r}" if show_text else ""))
+        key, text, rest = m.group("key"), m.group("text"), m.group("rest")
+        if key not in LABELS and key not in PLAIN_FIELDS:
+            raise ConversionError(path, number, f"unknown field {key!r}")
+        if key in seen:
+            raise ConversionError(path, number, f"field {key!r} given twice")
+        seen.add(key)
+        if key in PLAIN_FIELDS:
+            if rest.strip():
+                raise ConversionError(path, number, f"field {key!r} cannot have offsets")
+            continue
+        if text == "nm" and not rest.strip():
+            not_mentioned += 1
+            continue
+        pairs = _parse_offsets(rest, path, number, key, repairs)
+        if not pairs:
+            raise ConversionError(path, number, f"field {key!r} has text but no offsets")
+        spans = [note.locate(path, number, begin, end) for begin, end in pairs]
+        texts = text.split("...")
+        checks = zip(spans, texts) if len(texts) == len(spans) else [(None, text)]
+        for span, piece in checks:
+            words = (
+                note.words(*span) if span is not None else [w for s in spans for w in note.words(*s)]
+            )
+            if not text_matches(words, piece):
+                raise mismatch_error(path, number, f"field {key!r}", piece, words, show_text)
+        if len(spans) > 1:
+            discontinuous += 1
+            pieces += len(spans)
+        entities.extend((start, end, LABELS[key]) for start, end in spans)
+    if "m" not in seen:
+        raise ConversionError(path, number, "entry without a medication (m) field")
+    for reason in repairs:
+        summary.repair(reason)
+    summary.note("medication entries")
+    summary.note("fields not mentioned (nm)", not_mentioned)
+    summary.note("discontinuous fields", discontinuous)
+    summary.discontinuous_pieces += pieces
+    return entities
+
+
+def read_entries(
+    path: Path, note: Note, summary: ConversionSummary, lenient: bool, show_text: bool
+) -> List[Entity]:
+    """The entities of all entries of one annotation file, in file order."""
+    entities: List[Entity] = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if isinstance(line, str) and not line.strip():
+            continue
+        try:
+            if isinstance(line, BadLine):
+                raise line.error
+            entities.extend(parse_entry(path, number, line, note, summary, show_text))
+        except ConversionError as err:
+            skip_or_raise(err, lenient=lenient, summary=summary, what="medication entries")
+    return entities
+
+
+def convert_i2b2_2009(
+    input_path: Union[str, Path],
+    doc_per_document: bool = False,
+    lenient: bool = False,
+    show_text: bool = False,
+    progress: bool = False,
+    vocab: Optional[Vocab] = None,
+) -> Tuple[Iterator[Doc], ConversionSummary]:
+    """Docs from i2b2 2009 medication annotations and their summary (complete once consumed).
+
+    ``input_path`` is a folder holding notes and ``.m`` / ``.i2b2.entries`` files (together or
+    in ``txt/`` and annotation subfolders) or one annotation file. One Doc per line (lines
+    joined where a field crosses them), or with ``doc_per_document`` one per note.
+    """
+    summary = ConversionSummary(format="i2b2-2009")
+    vocab = vocab or Vocab()
+
+    def generate() -> Iterator[Doc]:
+        for ann_path, note_path in iter_note_pairs(input_path, SUFFIXES, summary, progress):
+            try:
+                note = read_note(note_path)
+            except ConversionError as err:
+                summary.files_read += 1
+                skip_or_raise(err, lenient=lenient, summary=summary, what="notes")
+                continue
+            summary.files_read += 2
+            entities = read_entries(ann_path, note, summary, lenient, show_text)
+            yield from note_docs(vocab, note, entities, doc_per_document, summary)
+
+    return generate(), summary
