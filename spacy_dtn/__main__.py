@@ -1,0 +1,26 @@
+"""``python -m spacy_dtn``: the command-line interface (typer), one command per module."""
+import typer
+
+from .benchmark import benchmark_cli
+from .convert.cli import convert_cli, subsample_cli
+from .evaluate import evaluate_cli
+
+app = typer.Typer(
+    name="spacy_dtn",
+    help="Dynamic Transfer Networks for low-resource NER in spaCy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("convert")(convert_cli)
+app.command("subsample")(subsample_cli)
+app.command("evaluate")(evaluate_cli)
+app.command("benchmark")(benchmark_cli)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Thinc architectures: ``spacy_dtn.DTNTagger.v1`` and its default word embedding.
+
+The tagger is a Thinc model with a spaCy ``tok2vec`` sublayer (``model.get_ref("tok2vec")``;
+a listener works too) and, once the component knows its tasks and labels, a
+``PyTorchWrapper`` around :class:`spacy_dtn.nn.DTNNetwork`. Its input is a :class:`DTNInput`
+(docs, task, gold tag ids or None); arrays cross into PyTorch by ``xp2torch`` on the shim's
+device, so the same code runs under numpy and cupy.
+"""
+import io
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.attrs import ORTH
+from spacy.ml.models import MultiHashEmbed
+from spacy.tokens import Doc
+from thinc.api import ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from spacy.util import replace_model_node
+from thinc.types import Floats2d, Ints1d, Ragged
+
+from .nn import DTNNetwork, NetworkConfig, parse_sharing
+
+
+@dataclass
+class DTNInput:
+    """One batch for the tagger: docs of one task, and gold tag ids (-1 = unknown) to train."""
+
+    docs: List[Doc]
+    task: str
+    gold: Optional[List[Ints1d]] = None
+    return_gates: bool = False
+
+
+@dataclass
+class DTNOutput:
+    """What the tagger returns for the non-empty docs of a batch (``rows`` index ``docs``).
+
+    Training: ``scores`` (B, T, n_tags) teacher-forced logits and ``penalty`` (float).
+    Prediction: ``tags`` (B, T) tag ids and ``gates`` ({"word_g1": (B, T), ...}).
+    """
+
+    rows: List[int]
+    lengths: List[int]
+    scores: Any = None
+    penalty: float = 0.0
+    tags: Any = None
+    gates: Dict[str, Any] = field(default_factory=dict)
+
+
+def build_word_embed(
+    width: int = 100,
+    attrs: Sequence[str] = ("NORM", "PREFIX", "SUFFIX", "SHAPE"),
+    rows: Sequence[int] = (5000, 1000, 2500, 2500),
+    include_static_vectors: bool = True,
+) -> Model[List[Doc], List[Floats2d]]:
+    """``emb_word``: spaCy's hash embedding, mixed with the vocab's static vectors.
+
+    A context-free embedding, as in the paper (the BiLSTM does the contextualising). With
+    ``include_static_vectors`` the vocab's vectors (GloVe through ``spacy init vectors``) are
+    projected in; a vocab without vectors contributes zeros, so one config serves both.
+    """
+    embed = MultiHashEmbed(
+        width=width, attrs=list(attrs), rows=list(rows),
+        include_static_vectors=include_static_vectors,
+    )
+    embed.set_dim("nO", width)  # the tagger sizes its word encoder from it
+    if include_static_vectors:
+        static = next(node for node in embed.walk() if node.name == "static_vectors")
+        replace_model_node(embed, static, _optional_vectors(static, width))
+    return embed
+
+
+def _optional_vectors(static_vectors: Model, width: int) -> Model[List[Doc], Ragged]:
+    """spaCy's StaticVectors when the vocab has vectors at initialisation, zeros otherwise.
+
+    Whether vectors were found is kept in ``attrs["active"]``, which Thinc serialises, so
+    a loaded pipeline behaves as the trained one did.
+    """
+    return Model(
+        "optional_vectors",
+        _optional_vectors_forward,
+        init=_optional_vectors_init,
+        layers=[static_vectors],
+        attrs={"active": False},
+        dims={"nO": width},
+    )
+
+
+def _optional_vectors_init(model: Model, X=None, Y=None) -> Model:
+    if X is not None and len(X):
+        vectors = X[0].vocab.vectors
+        model.attrs["active"] = bool(vectors.shape[0] and vectors.shape[1])
+    if model.attrs["active"]:
+        model.layers[0].initialize(X=X, Y=Y)
+    return model
+
+
+def _optional_vectors_forward(model: Model, docs: List[Doc], is_train: bool):
+    if model.attrs["active"]:
+        return model.layers[0](docs, is_train)
+    lengths = model.ops.asarray1i([len(doc) for doc in docs])
+    zeros = model.ops.alloc2f(int(lengths.sum()), model.get_dim("nO"))
+    return Ragged(zeros, lengths), lambda d_ragged: []
+
+
+def build_dtn_tagger(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    sharing: str = "dtn",
+    char_embed: int = 25,
+    char_hidden: int = 50,
+    word_hidden: int = 100,
+    decoder_hidden: int = 50,
+    tag_embed: int = 50,
+    dropout: float = 0.5,
+    share_lambda: float = 0.001,
+    n_char_buckets: int = 2048,
+    max_word_chars: int = 32,
+    mixed_precision: bool = False,
+) -> Model[DTNInput, DTNOutput]:
+    """The DTN tagger; the PyTorch network is built by :func:`set_tasks` (from the component)."""
+    config = NetworkConfig(
+        sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
+        word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
+        dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
+    )
+    parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
+    return Model(
+        "dtn_tagger",
+        _forward,
+        init=_init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        attrs={
+            "network_config": config.to_dict(),
+            "max_word_chars": max_word_chars,
+            "mixed_precision": mixed_precision,
+            "tasks": None,
+        },
+    )
+
+
+def set_tasks(model: Model, target: str, labels: Dict[str, Sequence[str]]) -> DTNNetwork:
+    """Build a fresh network for these tasks and labels (replacing any earlier one)."""
+    config = NetworkConfig(**model.attrs["network_config"])
+    config.word_width = model.get_ref("tok2vec").get_dim("nO")
+    network = DTNNetwork(config, target, labels)
+    mixed_precision = model.attrs["mixed_precision"]
+    shim = _DTNShim(
+        network,
+        mixed_precision=mixed_precision,
+        grad_scaler=PyTorchGradScaler(enabled=mixed_precision),
+        deserialize_model=_load_state_dict,
+    )
+    wrapper = Model(
+        "dtn_pytorch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[shim],
+    )
+    del model.layers[1:]
+    model.layers.append(wrapper)
+    model.attrs["tasks"] = {"target": target, "labels": {t: list(v) for t, v in labels.items()}}
+    return network
+
+
+def get_network(model: Model) -> DTNNetwork:
+    if len(model.layers) < 2:
+        raise ValueError("The DTN network is not built yet: initialize the component first.")
+    return model.layers[1].shims[0]._model
+
+
+class _DTNShim(PyTorchShim):
+    """A PyTorchShim whose update touches only parameters that received a gradient.
+
+    Thinc's shim zeroes gradients after an update, so Adam's momentum would keep moving,
+    say, the target's independent LSTM during source batches. Clearing them to None
+    instead keeps each task's own parameters still while the other task trains.
+    """
+
+    def finish_update(self, optimizer) -> None:
+        super().finish_update(optimizer)
+        for param in self._model.parameters():
+            param.grad = None
+
+
+def _load_state_dict(network: torch.nn.Module, state: bytes, device: torch.device):
+    """Load parameters only: ``weights_only`` refuses pickled objects; maps to this device."""
+    state_dict = torch.load(io.BytesIO(state), map_location=device, weights_only=True)
+    network.load_state_dict(state_dict)
+    return network.to(device)
+
+
+def _init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+    docs = X.docs if isinstance(X, DTNInput) else X
+    model.get_ref("tok2vec").initialize(X=docs)
+    return model
+
+
+def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Callable]:
+    tok2vec = model.get_ref("tok2vec")
+    tokvecs, backprop_tok2vec = tok2vec(X.docs, is_train)
+    rows = [i for i, doc in enumerate(X.docs) if len(doc)]
+    lengths = [len(X.docs[i]) for i in rows]
+    if not rows:
+        return DTNOutput(rows=[], lengths=[]), lambda d: backprop_tok2vec(tokvecs)
+    wrapper = model.layers[1]
+    batch = _featurize(model, X, rows, [tokvecs[i] for i in rows], lengths)
+    Y, backprop_wrapper = wrapper(batch, is_train)
+    if X.gold is not None:
+        output = DTNOutput(rows=rows, lengths=lengths, scores=Y[0], penalty=Y[1])
+    else:
+        output = DTNOutput(rows=rows, lengths=lengths, tags=Y[0], gates=Y[1])
+
+    def backprop(d_scores) -> List[Doc]:
+        d_words = backprop_wrapper(d_scores)
+        d_kept = model.ops.unpad(d_words, lengths)
+        d_tokvecs = [model.ops.alloc2f(*vec.shape) for vec in tokvecs]
+        for i, d in zip(rows, d_kept):
+            d_tokvecs[i] = d
+        return backprop_tok2vec(d_tokvecs)
+
+    return output, backprop
+
+
+@dataclass
+class _Batch:
+    words: Any  # (B, T, W) xp floats
+    char_ids: Any  # (U, L) xp ints
+    char_lengths: numpy.ndarray  # (U,)
+    token_index: Any  # (B, T) xp ints
+    lengths: numpy.ndarray  # (B,)
+    task: str
+    gold: Any  # (B, T) xp ints or None
+    return_gates: bool
+
+
+def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> _Batch:
+    """Pad the word vectors and encode each distinct word's characters once per batch."""
+    ops = model.ops
+    docs = [X.docs[i] for i in rows]
+    orths = numpy.concatenate([doc.to_array(ORTH) for doc in docs])
+    unique, inverse = numpy.unique(orths, return_inverse=True)
+    strings = docs[0].vocab.strings
+    buckets = model.attrs["network_config"]["n_char_buckets"]
+    max_chars = model.attrs["max_word_chars"]
+    char_codes = [_char_codes(strings[int(key)], max_chars) for key in unique]
+    char_lengths = numpy.array([len(c) for c in char_codes], dtype="int64")
+    char_ids = numpy.zeros((len(unique), int(char_lengths.max())), dtype="int64")
+    for i, codes in enumerate(char_codes):
+        char_ids[i, : len(codes)] = codes % (buckets - 1) + 1
+    length_array = numpy.array(lengths, dtype="int64")
+    n_steps = int(length_array.max())
+    present = numpy.arange(n_steps)[None, :] < length_array[:, None]
+    token_index = numpy.full((len(docs), n_steps), len(unique), dtype="int64")
+    token_index[present] = inverse.reshape(-1)
+    gold = None
+    if X.gold is not None:
+        gold = numpy.full((len(docs), n_steps), -1, dtype="int64")
+        gold[present] = numpy.concatenate([ops.to_numpy(X.gold[i]) for i in rows])
+        gold = ops.asarray(gold)
+    return _Batch(
+        words=ops.pad(tokvecs),
+        char_ids=ops.asarray(char_ids),
+        char_lengths=char_lengths,
+        token_index=ops.asarray(token_index),
+        lengths=length_array,
+        task=X.task,
+        gold=gold,
+        return_gates=X.return_gates,
+    )
+
+
+def _char_codes(text: str, max_chars: int) -> numpy.ndarray:
+    """Unicode code points of a word; a long word keeps its first and last halves."""
+    if len(text) > max_chars:
+        half = max_chars // 2
+        text = text[:half] + text[-(max_chars - half):]
+    return numpy.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype("int64")
+
+
+def _convert_inputs(model: Model, batch: _Batch, is_train: bool):
+    device = model.shims[0].device
+    words = xp2torch(batch.words, requires_grad=is_train, device=device)
+    kwargs = {"task": batch.task, "return_gates": batch.return_gates}
+    if batch.gold is not None:
+        kwargs["gold"] = xp2torch(batch.gold, device=device)
+    args = (
+        words,
+        xp2torch(batch.char_ids, device=device),
+        torch.from_numpy(batch.char_lengths),  # packing wants CPU lengths
+        xp2torch(batch.token_index, device=device),
+        torch.from_numpy(batch.lengths),
+    )
+
+    def reverse(d_inputs: ArgsKwargs):
+        return torch2xp(d_inputs.args[0])
+
+    return ArgsKwargs(args=args, kwargs=kwargs), reverse
+
+
+def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
+    batch, (first, second) = inputs_outputs
+    if batch.gold is None:
+        gates = {name: torch2xp(value) for name, value in second.items()}
+        return (torch2xp(first), gates), lambda d: None
+    logits, penalty = first, second
+    penalty_value = float(penalty.detach()) if penalty is not None else 0.0
+
+    def backprop(d_scores) -> ArgsKwargs:
+        tensors = [logits]
+        grads = [xp2torch(d_scores, device=logits.device)]
+        if penalty is not None:
+            tensors.append(penalty)
+            grads.append(torch.ones_like(penalty))
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+    return (torch2xp(logits), penalty_value), backprop

@@ -1,0 +1,386 @@
+"""The ``dtn_ner`` pipeline component: a ``TrainablePipe`` around ``spacy_dtn.DTNTagger.v1``.
+
+It keeps one label set per task (the target and any named source), learnt in
+``initialize`` from the examples of each task (see :mod:`spacy_dtn.tasks` for how an
+example names its task; unmarked examples are target examples). Every ``update`` trains on a
+batch of one task. ``predict``/``set_annotations`` write the target's entities to
+``doc.ents``, or to ``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+from wasabi import msg
+
+from .architectures import DTNInput, DTNOutput, get_network, set_tasks
+from .nn import TagSet
+from .tasks import TARGET, batch_task, get_task
+
+GATES_EXTENSION = "dtn_gates"
+if not Doc.has_extension(GATES_EXTENSION):
+    Doc.set_extension(GATES_EXTENSION, default=None)
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy_dtn.DTNTagger.v1"
+sharing = "dtn"
+char_embed = 25
+char_hidden = 50
+word_hidden = 100
+decoder_hidden = 50
+tag_embed = 50
+dropout = 0.5
+share_lambda = 0.001
+n_char_buckets = 2048
+max_word_chars = 32
+mixed_precision = false
+
+[model.tok2vec]
+@architectures = "spacy_dtn.WordEmbed.v1"
+width = 100
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = true
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "dtn_ner",
+    assigns=["doc.ents"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "spans_key": None,
+        "store_gates": False,
+        "drop_source": False,
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_dtn_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    spans_key: Optional[str],
+    store_gates: bool,
+    drop_source: bool,
+) -> "DTNEntityRecognizer":
+    """Create a ``dtn_ner`` component.
+
+    spans_key: write entities to ``doc.spans[spans_key]`` instead of ``doc.ents``.
+    store_gates: put the per-token gate values on ``doc._.dtn_gates`` (paper, Figure 4).
+    drop_source: drop source-only parameters whenever the pipeline is loaded (inference).
+    """
+    return DTNEntityRecognizer(
+        nlp.vocab, model, name, spans_key=spans_key, store_gates=store_gates,
+        drop_source=drop_source,
+    )
+
+
+class DTNEntityRecognizer(TrainablePipe):
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "dtn_ner",
+        *,
+        spans_key: Optional[str] = None,
+        store_gates: bool = False,
+        drop_source: bool = False,
+    ):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.cfg = {
+            "target": TARGET,
+            "labels": {TARGET: []},
+            "spans_key": spans_key,
+            "store_gates": store_gates,
+            "drop_source": drop_source,
+            "source_dropped": False,
+        }
+        self._skipped_batches: Dict[str, int] = {}
+
+    # Labels and tasks -------------------------------------------------------------------
+
+    @property
+    def labels(self) -> List[str]:
+        """The target task's entity labels."""
+        return list(self.cfg["labels"][self.cfg["target"]])
+
+    @property
+    def label_data(self) -> Dict[str, List[str]]:
+        """Entity labels per task, as passed to ``initialize(labels=...)``."""
+        return {task: list(labels) for task, labels in self.cfg["labels"].items()}
+
+    @property
+    def tasks(self) -> List[str]:
+        return list(self.cfg["labels"])
+
+    def add_label(self, label: str) -> int:
+        if self.model.attrs.get("tasks") is not None:
+            raise ValueError("dtn_ner: add labels before initialize (the network is built then).")
+        target_labels = self.cfg["labels"][self.cfg["target"]]
+        if label in target_labels:
+            return 0
+        target_labels.append(label)
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Dict[str, Sequence[str]]] = None,
+    ) -> None:
+        """Learn each task's labels from its examples (or take ``labels``) and build the network."""
+        validate_get_examples(get_examples, "DTNEntityRecognizer.initialize")
+        target = self.cfg["target"]
+        if labels is None:
+            found: Dict[str, set] = {target: set(self.cfg["labels"].get(target, []))}
+            for example in get_examples():
+                task_labels = found.setdefault(get_task(example), set())
+                task_labels.update(ent.label_ for ent in example.reference.ents)
+            labels = {task: sorted(values) for task, values in found.items()}
+        labels = {task: sorted(values) for task, values in labels.items()}
+        if target not in labels or not labels[target]:
+            raise ValueError(
+                f"dtn_ner found no entity labels for the target task {target!r}: are the "
+                "training examples annotated with doc.ents?"
+            )
+        self.cfg["labels"] = labels
+        self.cfg["source_dropped"] = False
+        set_tasks(self.model, target, labels)
+        sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=sample)
+
+    @property
+    def network(self):
+        return get_network(self.model)
+
+    def drop_source_task(self) -> None:
+        """Remove every source-only parameter (source LSTMs, tag embedding, output layer).
+
+        Target predictions are unchanged and the saved pipeline is smaller; the component
+        can no longer train on source batches.
+        """
+        self.network.drop_sources()
+        self.cfg["labels"] = {self.cfg["target"]: self.labels}
+        self.cfg["source_dropped"] = True
+
+    # Training ---------------------------------------------------------------------------
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One step on a batch of one task; the loss adds the weighted soft-sharing penalty.
+
+        Besides ``losses[name]``, the loss of each task is kept in ``losses[f"{name}:{task}"]``.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "DTNEntityRecognizer.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        task = batch_task(examples)
+        network = self.network
+        if task not in network.tagsets:
+            if task in self.cfg["labels"]:
+                self._skip_batch(task)
+                return losses
+            raise ValueError(
+                f"dtn_ner got a batch of task {task!r}, which it was not initialized with "
+                f"(tasks: {self.tasks})."
+            )
+        tagset = network.tagsets[task]
+        gold = [self._gold_tag_ids(eg, tagset) for eg in examples]
+        docs = [eg.predicted for eg in examples]
+        set_dropout_rate(self.model, drop)
+        output, backprop = self.model.begin_update(DTNInput(docs, task, gold))
+        loss, d_scores = self.get_loss(output, gold)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        total = loss + output.penalty
+        losses[self.name] += total
+        key = f"{self.name}:{task}"
+        losses[key] = losses.get(key, 0.0) + total
+        return losses
+
+    def _skip_batch(self, task: str) -> None:
+        count = self._skipped_batches.get(task, 0)
+        if count == 0:
+            msg.warn(
+                f"dtn_ner: sharing '{self.network.config.sharing}' trains the target only; "
+                f"batches of task {task!r} are skipped (counted in .skipped_batches)."
+            )
+        self._skipped_batches[task] = count + 1
+
+    @property
+    def skipped_batches(self) -> Dict[str, int]:
+        """Batches left out because the sharing setting gives their task no parameters."""
+        return dict(self._skipped_batches)
+
+    def _gold_tag_ids(self, example: Example, tagset: TagSet):
+        """Gold IOBES tag ids on the predicted tokens; -1 where unknown or misaligned."""
+        ids = numpy.full(len(example.predicted), -1, dtype="int64")
+        for i, tag in enumerate(example.get_aligned_ner()):
+            if tag is None or tag == "-":
+                continue
+            if tag[0] == "U":
+                tag = "S" + tag[1:]
+            elif tag[0] == "L":
+                tag = "E" + tag[1:]
+            ids[i] = tagset.index.get(tag, -1)
+        return ids
+
+    def get_loss(self, output: DTNOutput, gold: List[numpy.ndarray]):
+        """Token cross-entropy of the teacher-forced scores, averaged over known tokens."""
+        ops = self.model.ops
+        xp = ops.xp
+        scores = output.scores
+        n_rows, n_steps = scores.shape[0], scores.shape[1]
+        gold_ids = numpy.full((n_rows, n_steps), -1, dtype="int64")
+        for row, doc_index in enumerate(output.rows):
+            gold_ids[row, : len(gold[doc_index])] = gold[doc_index]
+        known = gold_ids >= 0
+        n_known = max(int(known.sum()), 1)
+        rows, steps = numpy.nonzero(known)
+        labels = gold_ids[rows, steps]
+        rows, steps, labels = ops.asarray(rows), ops.asarray(steps), ops.asarray(labels)
+        probs = ops.softmax(scores, axis=-1)
+        loss = float(-xp.log(probs[rows, steps, labels] + 1e-12).sum()) / n_known
+        d_scores = probs * ops.asarray(known[..., None].astype(probs.dtype))
+        d_scores[rows, steps, labels] -= 1.0
+        return loss, d_scores / n_known
+
+    # Prediction -------------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> DTNOutput:
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return DTNOutput(rows=[], lengths=[])
+        return self.model.predict(
+            DTNInput(docs, self.cfg["target"], None, return_gates=self.cfg["store_gates"])
+        )
+
+    def set_annotations(self, docs: Iterable[Doc], output: DTNOutput) -> None:
+        docs = list(docs)
+        labels = self.labels
+        key = self.cfg["spans_key"]
+        tags = self.model.ops.to_numpy(output.tags) if output.rows else None
+        gates = {n: self.model.ops.to_numpy(v) for n, v in output.gates.items()}
+        spans_by_doc: Dict[int, List[Span]] = {i: [] for i in range(len(docs))}
+        for row, (doc_index, length) in enumerate(zip(output.rows, output.lengths)):
+            doc = docs[doc_index]
+            spans_by_doc[doc_index] = _tag_ids_to_spans(doc, tags[row, :length], labels)
+            if gates:
+                doc._.set(
+                    GATES_EXTENSION,
+                    {name: value[row, :length].tolist() for name, value in gates.items()},
+                )
+        for doc_index, doc in enumerate(docs):
+            if key is None:
+                doc.ents = spans_by_doc[doc_index]
+            else:
+                doc.spans[key] = spans_by_doc[doc_index]
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict:
+        """spaCy's NER scores (``ents_p/r/f``, ``ents_per_type``) of the target entities."""
+        validate_examples(examples, "DTNEntityRecognizer.score")
+        key = self.cfg["spans_key"]
+        if key is None:
+            return Scorer.score_spans(examples, "ents", has_annotation=None, **kwargs)
+
+        def getter(doc: Doc, attr: str) -> Iterable[Span]:
+            # Predictions live in doc.spans[key]; gold entities in doc.ents.
+            return doc.spans[key] if key in doc.spans else doc.ents
+
+        return Scorer.score_spans(examples, "ents", getter=getter, **kwargs)
+
+    # Serialisation ----------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """Build the network that the stored cfg describes, so its weights can be loaded."""
+        network = set_tasks(self.model, self.cfg["target"], self.cfg["labels"])
+        if self.cfg["source_dropped"]:
+            network.drop_sources()
+
+    def _after_load(self) -> None:
+        if self.cfg["drop_source"] and not self.cfg["source_dropped"]:
+            self.drop_source_task()
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "DTNEntityRecognizer":
+        def load_model(b: bytes) -> None:
+            self._rebuild()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        self._after_load()
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        path = util.ensure_path(path)
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "DTNEntityRecognizer":
+        path = util.ensure_path(path)
+
+        def load_model(p) -> None:
+            self._rebuild()
+            self.model.from_bytes(p.open("rb").read())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        self._after_load()
+        return self
+
+
+def _tag_ids_to_spans(doc: Doc, tag_ids: numpy.ndarray, labels: List[str]) -> List[Span]:
+    """Spans from a valid IOBES id sequence (ids: 0 = O, then B, I, E, S per label)."""
+    kind = (tag_ids - 1) % 4  # 0 B, 1 I, 2 E, 3 S (meaningless where id == 0)
+    inside = tag_ids > 0
+    starts = numpy.flatnonzero(inside & ((kind == 0) | (kind == 3)))
+    ends = numpy.flatnonzero(inside & ((kind == 2) | (kind == 3)))
+    label_index = (tag_ids[starts] - 1) // 4
+    return [
+        Span(doc, int(s), int(e) + 1, label=labels[int(j)])
+        for s, e, j in zip(starts, ends, label_index)
+    ]
