@@ -20,13 +20,14 @@ import logging
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.training.batchers import minibatch_by_words
 from spacy.vocab import Vocab
+from wasabi import msg
 
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
@@ -34,6 +35,7 @@ from .tasks import SOURCE, TARGET, get_task, set_task
 # A child of spaCy's logger: it shares spaCy's handler and level, so ``spacy train`` (and
 # ``--verbose``) shows these lines the way it shows its own.
 logger = logging.getLogger("spacy.dtn")
+_REPORTED: Set[str] = set()  # reports already given in this process (see _report)
 
 PathsT = Union[str, Path, Sequence[Union[str, Path]], None]
 BatcherT = Callable[[Iterable[Example]], Iterator[List[Example]]]
@@ -115,8 +117,8 @@ class TransferCorpus:
 
     Calling it with the ``nlp`` object yields the target's examples, then every source's; the
     training loop shuffles them and ``spacy_dtn.batch_by_task.v1`` groups them by task. After
-    the first complete pass it logs the counts once (and warns once about examples left out by
-    ``max_length``); ``stats`` holds the counts of the latest complete pass.
+    the first complete pass it reports the counts once (and warns once about examples left out
+    by ``max_length``); ``stats`` holds the counts of the latest complete pass.
     """
 
     def __init__(self, target: TaskCorpus, sources: Sequence[TaskCorpus]) -> None:
@@ -154,24 +156,39 @@ def _collect_stats(corpora: Sequence[TaskCorpus]) -> Dict[str, Dict[str, int]]:
 
 
 def _report(target: TaskCorpus, sources: Sequence[TaskCorpus]) -> None:
-    logger.info(
-        "TransferCorpus: target %s: kept %d of %d docs (fraction %s, seed %d), %d examples",
-        target.path, target.n_docs_kept, target.n_docs_total, target.fraction, target.seed,
-        target.n_examples,
-    )
+    """Print the counts (wasabi, like ``spacy train``'s own lines) and warn about skips (logger).
+
+    spaCy builds the train reader twice (for ``nlp.initialize`` and for the loop), so a report
+    identical to one already given in this process is not repeated.
+    """
+    lines = [(
+        "info",
+        f"TransferCorpus: target {target.path}: kept {target.n_docs_kept} of "
+        f"{target.n_docs_total} docs (fraction {target.fraction}, seed {target.seed}), "
+        f"{target.n_examples} examples",
+    )]
     for source in sources:
-        logger.info(
-            "TransferCorpus: source '%s' %s: %d docs, %d examples",
-            source.task, source.path, source.n_docs_kept, source.n_examples,
-        )
+        lines.append((
+            "info",
+            f"TransferCorpus: source '{source.task}' {source.path}: {source.n_docs_kept} docs, "
+            f"{source.n_examples} examples",
+        ))
     for corpus in [target, *sources]:
         if corpus.n_skipped:
-            logger.warning(
-                "TransferCorpus: %s (%s): skipped %d docs/sentences of max_length=%d tokens "
-                "or more (%d tokens in all)",
-                corpus.path, corpus.task, corpus.n_skipped, corpus.max_length,
-                corpus.n_skipped_tokens,
-            )
+            lines.append((
+                "warning",
+                f"TransferCorpus: {corpus.path} ({corpus.task}): skipped {corpus.n_skipped} "
+                f"docs/sentences of max_length={corpus.max_length} tokens or more "
+                f"({corpus.n_skipped_tokens} tokens in all)",
+            ))
+    for level, line in lines:
+        if line in _REPORTED:
+            continue
+        _REPORTED.add(line)
+        if level == "info":
+            msg.info(line)
+        else:
+            logger.warning(line)
 
 
 def _split_paths(paths: PathsT) -> List[Path]:

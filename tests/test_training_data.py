@@ -102,7 +102,7 @@ def test_reader_target_subsample_is_subsample(corpora, nlp):
     assert [words_of(eg) for eg in reader(nlp)] == got
 
 
-def test_reader_counts_and_reports_max_length_skips(corpora, nlp, tmp_path, caplog):
+def test_reader_counts_and_reports_max_length_skips(corpora, nlp, tmp_path, caplog, capsys):
     _, target, _ = corpora
     lengths = [len(words) for words, _ in target]
     max_length = 30
@@ -121,9 +121,14 @@ def test_reader_counts_and_reports_max_length_skips(corpora, nlp, tmp_path, capl
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # reported once, not once per pass
     assert f"skipped {len(too_long)} " in warnings[0].getMessage()
-    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert len(infos) == 1
-    assert f"kept {len(lengths)} of {len(lengths)} docs" in infos[0]
+    printed = " ".join(capsys.readouterr().out.split())  # wasabi wraps at 80 columns
+    assert printed.count("TransferCorpus: target") == 1
+    assert f"kept {len(lengths)} of {len(lengths)} docs" in printed
+    # spaCy builds the train reader twice (initialize, then the loop): still one report.
+    caplog.clear()
+    assert len(list(create_transfer_corpus(path, max_length=max_length)(nlp))) == len(first)
+    assert not caplog.records
+    assert "TransferCorpus" not in capsys.readouterr().out
 
 
 def test_reader_max_length_splits_docs_with_sentences(nlp, tmp_path):
