@@ -1,0 +1,39 @@
+"""Helpers shared by the converter tests (``tests/test_convert_*.py``)."""
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from spacy_dtn.convert.cli import convert_cli, subsample_cli
+
+#: ``../shared/data`` beside the repository, or ``$SPACY_DTN_DATA``.
+DATA = Path(os.environ.get("SPACY_DTN_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
+
+
+def data_or_skip(*parts: str) -> Path:
+    """A path under the shared data folder; skip the test (with the reason) if it is absent."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared corpus {path} not found (set SPACY_DTN_DATA to the data folder)")
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf8")
+    return path
+
+
+def cli_app() -> typer.Typer:
+    """The two commands on a local typer app, exactly as ``spacy_dtn.__main__`` registers them."""
+    app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    app.command("convert")(convert_cli)
+    app.command("subsample")(subsample_cli)
+    return app
+
+
+def run_cli(*args: str):
+    """Run a command through typer's test runner; the result has ``exit_code`` and ``output``."""
+    return CliRunner().invoke(cli_app(), [str(a) for a in args])
