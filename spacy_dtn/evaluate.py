@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+import spacy
 import srsly
 import typer
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 from spacy.scorer import Scorer
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.training.iob_utils import doc_to_biluo_tags
 from tqdm import tqdm
@@ -144,13 +145,15 @@ def _one_line(err: BaseException) -> str:
     return text.split(". ")[0].rstrip(".") if text else type(err).__name__
 
 
-def _load_gold(data: Path, vocab) -> List[Doc]:
+def _check_data(data: Path) -> None:
+    """Fail on a missing data path before the (slow) pipeline load."""
     if not data.exists():
         msg.fail(f"Data not found: {data}", exits=1)
     if not data.is_file():
         msg.fail(f"Data must be a DocBin file (.spacy), got a directory: {data}", exits=1)
-    from spacy.tokens import DocBin
 
+
+def _load_gold(data: Path, vocab) -> List[Doc]:
     try:
         return list(DocBin().from_disk(data).get_docs(vocab))
     except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
@@ -171,8 +174,7 @@ def evaluate_cli(
 ) -> None:
     """Strict entity precision/recall/F1 (seqeval, IOBES; micro, macro, per type) of MODEL on
     DATA, next to spaCy's own ents_p/r/f for the same predictions."""
-    import spacy
-
+    _check_data(data)
     if gpu_id >= 0:
         try:
             spacy.require_gpu(gpu_id)
