@@ -32,8 +32,8 @@ from wasabi import msg
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
 
-# A child of spaCy's logger: it shares spaCy's handler and level, so ``spacy train`` (and
-# ``--verbose``) shows these lines the way it shows its own.
+# A child of spaCy's logger: it shares spaCy's handler and level, so ``spacy train`` shows its
+# warnings the way it shows its own.
 logger = logging.getLogger("spacy.dtn")
 _REPORTED: Set[str] = set()  # reports already given in this process (see _report)
 
