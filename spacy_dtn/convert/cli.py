@@ -10,7 +10,7 @@ from typing import Iterator, List, Optional, Tuple
 import typer
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
-from wasabi import msg
+from wasabi import Printer, color
 
 from ..subsample import subsample
 from .conll2003 import convert_conll2003
@@ -32,6 +32,14 @@ class Format(str, Enum):
 
 
 _COLUMN_FORMATS = (Format.iob, Format.conll2003)
+msg = Printer()
+
+
+def fail(text: str) -> None:
+    """``msg.fail`` on one line: wasabi wraps at 80 columns and splits long paths, but an error
+    (``file:line: message``) should stay one line that editors and tools can parse."""
+    line = f"{msg.icons['fail']} {text}"
+    print(color(line, fg=msg.colors["red"]) if msg.show_color else line)
 
 
 def _check_options(fmt: Format, scheme, split, genre, drop_pt) -> None:
@@ -112,7 +120,7 @@ def convert_cli(
             summary_path.parent.mkdir(parents=True, exist_ok=True)
             summary_path.write_text(summary.to_json() + "\n", encoding="utf8")
     except (ConversionError, ValueError, OSError) as err:
-        msg.fail(str(err))
+        fail(str(err))
         raise typer.Exit(1)
     summary.print(msg)
     msg.good(f"Wrote {summary.docs:,} Docs ({summary.tokens:,} tokens) to {output_path}")
@@ -142,6 +150,6 @@ def subsample_cli(
         kept = subsample(docs, fraction, seed)
         write_docbin(kept, output_path)
     except (ConversionError, ValueError, OSError) as err:
-        msg.fail(str(err))
+        fail(str(err))
         raise typer.Exit(1)
     msg.good(f"Kept {len(kept):,} of {len(docs):,} Docs (fraction {fraction}, seed {seed}); wrote {output_path}")

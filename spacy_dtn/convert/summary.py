@@ -157,7 +157,8 @@ class ConversionSummary:
             )
         if self.problems:
             msg.warn(f"{self.skipped:,} item(s) skipped (lenient mode):")
+            # print(), not msg.text(): wasabi wraps at 80 columns and would split long paths
             for line in self.problems[:max_problems]:
-                msg.text(f"  {line}")
+                print(f"  {line}")
             if self.skipped > max_problems:
-                msg.text(f"  ... and {self.skipped - max_problems:,} more (see the JSON summary)")
+                print(f"  ... and {self.skipped - max_problems:,} more (see the JSON summary)")
