@@ -40,7 +40,12 @@ IOB = {
     "bc2gm/test.tsv": (5038, 143465, {"GENE": 6325}),
 }
 CONLL2003 = {
-    "conll2003/eng.train": (946, 14041, 203621, {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600}),
+    "conll2003/eng.train": (
+        946,
+        14041,
+        203621,
+        {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600},
+    ),
     "conll2003/eng.testa": (216, 3250, 51362, {"LOC": 1837, "MISC": 922, "ORG": 1341, "PER": 1842}),
     "conll2003/eng.testb": (231, 3453, 46435, {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}),
 }
@@ -55,10 +60,24 @@ _TYPES = (
     "PRODUCT QUANTITY TIME WORK_OF_ART"
 ).split()
 _PER_TYPE = [
-    (10901, 1720, 1005), (18791, 3208, 1787), (1009, 179, 85), (1158, 133, 149),
-    (21938, 3649, 2546), (355, 35, 22), (459, 65, 44), (2160, 316, 215), (5217, 853, 355),
-    (9341, 1277, 990), (2195, 335, 207), (24163, 3798, 2002), (3802, 656, 408),
-    (22035, 3163, 2134), (992, 214, 90), (1240, 190, 153), (1703, 361, 225), (1279, 202, 169),
+    (10901, 1720, 1005),
+    (18791, 3208, 1787),
+    (1009, 179, 85),
+    (1158, 133, 149),
+    (21938, 3649, 2546),
+    (355, 35, 22),
+    (459, 65, 44),
+    (2160, 316, 215),
+    (5217, 853, 355),
+    (9341, 1277, 990),
+    (2195, 335, 207),
+    (24163, 3798, 2002),
+    (3802, 656, 408),
+    (22035, 3163, 2134),
+    (992, 214, 90),
+    (1240, 190, 153),
+    (1703, 361, 225),
+    (1279, 202, 169),
 ]
 ONTONOTES_TYPES = {
     split: dict(zip(_TYPES, (row[i] for row in _PER_TYPE))) for i, split in enumerate(ONTONOTES)
@@ -79,7 +98,9 @@ class Checker:
 
     def clean(self, corpus: str, summary) -> None:
         keys = ("repaired", "merged", "dropped_duplicate", "dropped_overlap", "skipped")
-        self.check(corpus, "repaired/merged/dropped/skipped", 0, sum(getattr(summary, k) for k in keys))
+        self.check(
+            corpus, "repaired/merged/dropped/skipped", 0, sum(getattr(summary, k) for k in keys)
+        )
 
 
 def _fmt(value) -> str:
@@ -122,8 +143,12 @@ def check_ontonotes(source: Path, checker: Checker, progress: bool) -> dict:
         name = f"ontonotes/{split}"
         checker.check(name, "documents (files)", files, summary.files_read)
         checker.check(name, "parts", parts, summary.documents)
-        checker.check(name, "sentences / Docs", (sentences, sentences), (summary.sentences, summary.docs))
-        checker.check(name, "sentences in pt/", pt, summary.groups["sentences per genre"].get("pt", 0))
+        checker.check(
+            name, "sentences / Docs", (sentences, sentences), (summary.sentences, summary.docs)
+        )
+        checker.check(
+            name, "sentences in pt/", pt, summary.groups["sentences per genre"].get("pt", 0)
+        )
         checker.check(name, "tokens", tokens, summary.tokens)
         checker.check(name, "entities", entities, summary.n_entities)
         checker.check(name, "entities per type", ONTONOTES_TYPES[split], dict(summary.entities))
@@ -135,16 +160,27 @@ def check_ontonotes(source: Path, checker: Checker, progress: bool) -> dict:
             "docbin_bytes": size,
             "summary": summary.to_dict(),
         }
-        msg.info(f"{name}: {summary.tokens:,} tokens in {seconds:.1f} s ({summary.tokens / seconds:,.0f} tokens/s)")
+        msg.info(
+            f"{name}: {summary.tokens:,} tokens in {seconds:.1f} s ({summary.tokens / seconds:,.0f} tokens/s)"
+        )
     return timings
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
-    parser.add_argument("--ontonotes", type=Path, default=None, help="extracted tree or archive (default: the archive in --data)")
-    parser.add_argument("--skip-ontonotes", action="store_true", help="check the small corpora only")
-    parser.add_argument("--json", type=Path, default=None, help="write the checks and OntoNotes timings here")
+    parser.add_argument(
+        "--ontonotes",
+        type=Path,
+        default=None,
+        help="extracted tree or archive (default: the archive in --data)",
+    )
+    parser.add_argument(
+        "--skip-ontonotes", action="store_true", help="check the small corpora only"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write the checks and OntoNotes timings here"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -159,7 +195,13 @@ def main() -> int:
         timings = check_ontonotes(source, checker, progress=not args.no_progress)
     msg.table(checker.rows, header=("corpus", "count", "expected", "converted", ""), divider=True)
     if args.json:
-        args.json.write_text(json.dumps({"failures": checker.failures, "checks": checker.rows, "ontonotes": timings}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"failures": checker.failures, "checks": checker.rows, "ontonotes": timings},
+                indent=2,
+            )
+            + "\n"
+        )
     if checker.failures:
         msg.fail(f"{checker.failures} of {len(checker.rows)} checks failed")
         return 1

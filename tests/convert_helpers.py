@@ -1,4 +1,5 @@
 """Helpers shared by the converter tests (``tests/test_convert_*.py``)."""
+
 import os
 from pathlib import Path
 

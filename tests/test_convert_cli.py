@@ -1,4 +1,5 @@
 """``convert`` and ``subsample`` on the command line: outputs, summaries, clean failures."""
+
 import importlib.util
 import json
 import subprocess
@@ -31,7 +32,12 @@ def test_convert_writes_docbin_and_summary(tmp_path):
     assert docs[0][1].ent_iob_ == "I" and docs[1][0].ent_iob_ == "O"  # O, not missing
     assert docs[3][1].is_sent_start is False
     data = json.loads(summary.read_text())
-    assert (data["sentences"], data["tokens"], data["entities"], data["scheme"]) == (4, 6, {"X": 1, "Y": 1}, "IOB2")
+    assert (data["sentences"], data["tokens"], data["entities"], data["scheme"]) == (
+        4,
+        6,
+        {"X": 1, "Y": 1},
+        "IOB2",
+    )
     assert "Docs written" in result.output and "Wrote 4 Docs" in result.output
 
 
@@ -48,10 +54,19 @@ def test_missing_annotation_survives_the_docbin(tmp_path):
     [
         (["iob", "{bad}"], "bad.tsv:2: tag 'I-Y' continues nothing"),
         (["iob", "{missing}"], "missing.tsv: no such file"),
-        (["conll2003", "{bad}"], "bad.tsv:1: malformed line: expected 4 space-separated columns, found 2"),
+        (
+            ["conll2003", "{bad}"],
+            "bad.tsv:1: malformed line: expected 4 space-separated columns, found 2",
+        ),
         (["iob", "{bad}", "--scheme", "XYZ"], "unknown tag scheme 'XYZ'"),
-        (["iob", "{bad}", "--split", "train"], "--split, --genre and --drop-pt apply to ontonotes only"),
-        (["i2b2-2010", "{tmp}"], "a.con:1: concept text does not match the note tokens at its offsets"),
+        (
+            ["iob", "{bad}", "--split", "train"],
+            "--split, --genre and --drop-pt apply to ontonotes only",
+        ),
+        (
+            ["i2b2-2010", "{tmp}"],
+            "a.con:1: concept text does not match the note tokens at its offsets",
+        ),
         (["ontonotes", "{tmp}"], "no .gold_conll files found"),
     ],
 )
@@ -75,9 +90,20 @@ def test_show_text_and_lenient(tmp_path):
     write(tmp_path / "a.con", 'c="cough" 1:3 1:3||t="problem"\nc="fever" 2:1 2:1||t="problem"\n')
     result = run_cli("convert", "i2b2-2010", tmp_path, tmp_path / "o.spacy", "--show-text")
     assert result.exit_code == 1 and "'cough' vs 'pain'" in result.output
-    result = run_cli("convert", "i2b2-2010", tmp_path, tmp_path / "o.spacy", "--lenient", "--summary", tmp_path / "s.json")
+    result = run_cli(
+        "convert",
+        "i2b2-2010",
+        tmp_path,
+        tmp_path / "o.spacy",
+        "--lenient",
+        "--summary",
+        tmp_path / "s.json",
+    )
     assert result.exit_code == 0, result.output
-    assert "1 item(s) skipped" in result.output and "a.con:1: concept text does not match" in result.output
+    assert (
+        "1 item(s) skipped" in result.output
+        and "a.con:1: concept text does not match" in result.output
+    )
     summary = json.loads((tmp_path / "s.json").read_text())
     assert (summary["skipped"], summary["entities"], summary["docs"]) == (1, {"problem": 1}, 2)
     assert [e.text for d in read(tmp_path / "o.spacy") for e in d.ents] == ["fever"]
@@ -87,16 +113,34 @@ def test_subsample_keeps_the_seeded_selection(tmp_path):
     text = "\n".join(f"w{i}\tO" for i in range(40)).replace("\n", "\n\n")  # 40 one-token sentences
     src = write(tmp_path / "in.tsv", text + "\n")
     assert run_cli("convert", "iob", src, tmp_path / "all.spacy").exit_code == 0
-    result = run_cli("subsample", tmp_path / "all.spacy", tmp_path / "some.spacy", "--fraction", "0.25", "--seed", "7")
+    result = run_cli(
+        "subsample",
+        tmp_path / "all.spacy",
+        tmp_path / "some.spacy",
+        "--fraction",
+        "0.25",
+        "--seed",
+        "7",
+    )
     assert result.exit_code == 0, result.output
     assert "Kept 10 of 40 Docs" in result.output
     kept = [d.text for d in read(tmp_path / "some.spacy")]
     assert kept == subsample([f"w{i}" for i in range(40)], 0.25, 7)
-    result = run_cli("subsample", tmp_path / "all.spacy", tmp_path / "x.spacy", "--fraction", "0.25", "--seed", "8")
+    result = run_cli(
+        "subsample",
+        tmp_path / "all.spacy",
+        tmp_path / "x.spacy",
+        "--fraction",
+        "0.25",
+        "--seed",
+        "8",
+    )
     assert [d.text for d in read(tmp_path / "x.spacy")] != kept
 
 
-@pytest.mark.parametrize("fraction,expected", [("1.5", "fraction must lie in [0, 1]"), ("0.5", "not a readable DocBin")])
+@pytest.mark.parametrize(
+    "fraction,expected", [("1.5", "fraction must lie in [0, 1]"), ("0.5", "not a readable DocBin")]
+)
 def test_subsample_fails_cleanly(tmp_path, fraction, expected):
     src = write(tmp_path / "in.spacy", "not a docbin")
     if fraction == "1.5":
@@ -121,7 +165,9 @@ def test_in_a_subprocess(tmp_path):
         )
         prefix = ["-c", app]
     bad = write(tmp_path / "bad.tsv", "a\tO\nb\tI-X\n\nc\tB-X\n")
-    run = lambda *a: subprocess.run([sys.executable, *prefix, *map(str, a)], capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, *prefix, *map(str, a)], capture_output=True, text=True
+    )
     result = run("convert", "iob", bad, tmp_path / "o.spacy")
     assert result.returncode == 1
     assert f"{bad}:2: tag 'I-X' continues nothing" in result.stdout + result.stderr

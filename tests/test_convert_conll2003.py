@@ -1,4 +1,5 @@
 """CoNLL-2003 columns: documents, POS as tag_, IOB1 → IOB2 round trip, bad input."""
+
 import pytest
 from convert_helpers import write
 
@@ -42,11 +43,21 @@ def convert(path, **kwargs):
 def test_counts_pos_and_round_trip(tmp_path):
     docs, summary = convert(write(tmp_path / "eng.train", CONLL))
     assert summary.scheme == "IOB1"
-    assert (summary.files_read, summary.documents, summary.sentences, summary.docs, summary.tokens) == (1, 2, 4, 4, 13)
+    assert (
+        summary.files_read,
+        summary.documents,
+        summary.sentences,
+        summary.docs,
+        summary.tokens,
+    ) == (1, 2, 4, 4, 13)
     assert dict(summary.entities) == {"ORG": 2, "MISC": 1, "PER": 1, "LOC": 1}
     assert [t.tag_ for t in docs[0]] == ["NNP", "VBZ", "JJ", "NN", "."]
     assert docs_to_iob(docs) == AS_IOB2
-    original = [[line.split()[3] for line in block.splitlines()] for block in CONLL.split("\n\n") if "DOCSTART" not in block]
+    original = [
+        [line.split()[3] for line in block.splitlines()]
+        for block in CONLL.split("\n\n")
+        if "DOCSTART" not in block
+    ]
     assert docs_to_iob(docs, scheme="IOB1") == original
 
 
@@ -70,7 +81,13 @@ def test_doc_per_document(tmp_path):
 
 def test_iob2_variant_is_detected(tmp_path):
     text = CONLL
-    for first in ("I-ORG\nrejects", "I-MISC\ncall", "I-PER\nBlackburn", "I-LOC\n1996", "I-ORG\nCommission"):
+    for first in (
+        "I-ORG\nrejects",
+        "I-MISC\ncall",
+        "I-PER\nBlackburn",
+        "I-LOC\n1996",
+        "I-ORG\nCommission",
+    ):
         text = text.replace(first, "B-" + first[2:])
     docs, summary = convert(write(tmp_path / "x", text))
     assert summary.scheme == "IOB2"  # a B- that starts an entity after O
@@ -98,4 +115,6 @@ def test_lenient(tmp_path):
     text = CONLL + "\nbroken line\n\nok NN B-NP O\n"
     docs, summary = convert(write(tmp_path / "x", text), lenient=True)
     assert (summary.sentences, summary.tokens, summary.skipped) == (5, 14, 1)
-    assert summary.problems == [f"{tmp_path / 'x'}:22: malformed line: expected 4 space-separated columns, found 2"]
+    assert summary.problems == [
+        f"{tmp_path / 'x'}:22: malformed line: expected 4 space-separated columns, found 2"
+    ]

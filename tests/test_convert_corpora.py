@@ -4,6 +4,7 @@ OntoNotes (2.7M tokens) takes minutes on two cores and is checked by
 ``scripts/check_corpus_counts.py`` instead; ``test_convert_ontonotes.py`` converts three of
 its real files.
 """
+
 import pytest
 from convert_helpers import data_or_skip
 
@@ -30,7 +31,12 @@ CONLL2003 = {
 
 
 def _clean(summary):
-    return (summary.skipped, summary.repaired, summary.dropped_duplicate, summary.dropped_overlap) == (0, 0, 0, 0)
+    return (
+        summary.skipped,
+        summary.repaired,
+        summary.dropped_duplicate,
+        summary.dropped_overlap,
+    ) == (0, 0, 0, 0)
 
 
 @pytest.mark.slow
@@ -40,7 +46,12 @@ def test_iob_tables(corpus, split):
     docs, summary = convert_iob(path)
     n_docs = sum(1 for _ in docs)
     sentences, tokens, entities = IOB_TABLES[corpus, split]
-    assert (summary.scheme, summary.sentences, n_docs, summary.tokens) == ("IOB2", sentences, sentences, tokens)
+    assert (summary.scheme, summary.sentences, n_docs, summary.tokens) == (
+        "IOB2",
+        sentences,
+        sentences,
+        tokens,
+    )
     assert dict(summary.entities) == entities
     assert _clean(summary)
 
@@ -53,5 +64,9 @@ def test_conll2003(name):
     n_docs = sum(1 for _ in docs)
     documents, sentences, tokens, entities = CONLL2003[name]
     assert (summary.scheme, summary.documents, n_docs) == ("IOB1", documents, documents)
-    assert (summary.sentences, summary.tokens, dict(summary.entities)) == (sentences, tokens, entities)
+    assert (summary.sentences, summary.tokens, dict(summary.entities)) == (
+        sentences,
+        tokens,
+        entities,
+    )
     assert _clean(summary)

@@ -1,4 +1,5 @@
 """i2b2 2010 concepts and 2009 medications on synthetic notes in the release layout."""
+
 import pytest
 from convert_helpers import write
 
@@ -48,10 +49,24 @@ def convert_2009(path, **kwargs):
 
 def test_2010_counts(release_2010):
     docs, summary = convert_2010(release_2010)
-    assert (summary.files_read, summary.documents, summary.sentences, summary.docs, summary.tokens) == (4, 2, 6, 5, 25)
+    assert (
+        summary.files_read,
+        summary.documents,
+        summary.sentences,
+        summary.docs,
+        summary.tokens,
+    ) == (4, 2, 6, 5, 25)
     assert dict(summary.entities) == {"problem": 2, "test": 1, "treatment": 1}
-    assert (summary.merged, summary.dropped_duplicate, summary.dropped_overlap, summary.skipped) == (1, 1, 2, 0)
-    assert summary.details == {"empty lines (no Doc)": 1, "notes without annotation file (not converted)": 1}
+    assert (
+        summary.merged,
+        summary.dropped_duplicate,
+        summary.dropped_overlap,
+        summary.skipped,
+    ) == (1, 1, 2, 0)
+    assert summary.details == {
+        "empty lines (no Doc)": 1,
+        "notes without annotation file (not converted)": 1,
+    }
     assert [d.text for d in docs] == [
         "Admission Date :",
         "Patient has chest pain and fever .",
@@ -59,15 +74,28 @@ def test_2010_counts(release_2010):
         "CT scan was negative .",
         "No complaints .",
     ]
-    assert [(e.text, e.label_) for e in docs[1].ents] == [("chest pain", "problem"), ("fever", "problem")]
+    assert [(e.text, e.label_) for e in docs[1].ents] == [
+        ("chest pain", "problem"),
+        ("fever", "problem"),
+    ]
     assert [(e.text, e.label_) for e in docs[2].ents] == [("aspirin 81 mg", "treatment")]
     assert [t.is_sent_start for t in docs[2]] == [True, False, False, True, False, False, False]
 
 
 def test_2010_doc_per_document(release_2010):
     docs, summary = convert_2010(release_2010, doc_per_document=True)
-    assert (summary.documents, summary.sentences, summary.docs, summary.tokens, summary.merged) == (2, 6, 2, 25, 0)
-    assert [s.text for s in docs[0].sents][2:] == ["Started on aspirin", "81 mg daily .", "CT scan was negative ."]
+    assert (summary.documents, summary.sentences, summary.docs, summary.tokens, summary.merged) == (
+        2,
+        6,
+        2,
+        25,
+        0,
+    )
+    assert [s.text for s in docs[0].sents][2:] == [
+        "Started on aspirin",
+        "81 mg daily .",
+        "CT scan was negative .",
+    ]
     assert [e.text for e in docs[0].ents] == ["chest pain", "fever", "aspirin 81 mg", "CT scan"]
 
 
@@ -131,7 +159,14 @@ def test_2010_lenient_counts_skipped_concepts(tmp_path):
     docs, summary = convert_2010(tmp_path, lenient=True)
     assert summary.skipped == len(CON_ERRORS)
     assert dict(summary.entities) == {"problem": 2, "test": 1, "treatment": 1}
-    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in summary.problems] == ["8", "9", "10", "11", "12", "13"]
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in summary.problems] == [
+        "8",
+        "9",
+        "10",
+        "11",
+        "12",
+        "13",
+    ]
 
 
 # -- i2b2 2009 ---------------------------------------------------------------------------
@@ -169,11 +204,27 @@ def test_2009_counts(tmp_path):
     write(tmp_path / "train" / "txt" / "1001.txt", NOTE_2009)
     write(tmp_path / "train" / "entries" / "1001.m", "\n".join(ENTRIES) + "\n")
     docs, summary = convert_2009(tmp_path)
-    assert (summary.files_read, summary.documents, summary.sentences, summary.docs, summary.tokens) == (2, 1, 7, 6, 28)
+    assert (
+        summary.files_read,
+        summary.documents,
+        summary.sentences,
+        summary.docs,
+        summary.tokens,
+    ) == (2, 1, 7, 6, 28)
     assert dict(summary.entities) == {
-        "medication": 3, "dosage": 3, "mode": 3, "frequency": 4, "duration": 1, "reason": 1,
+        "medication": 3,
+        "dosage": 3,
+        "mode": 3,
+        "frequency": 4,
+        "duration": 1,
+        "reason": 1,
     }
-    assert (summary.repaired, summary.merged, summary.dropped_duplicate, summary.dropped_overlap) == (2, 1, 6, 1)
+    assert (
+        summary.repaired,
+        summary.merged,
+        summary.dropped_duplicate,
+        summary.dropped_overlap,
+    ) == (2, 1, 6, 1)
     assert (summary.skipped, summary.discontinuous_pieces) == (0, 4)
     assert summary.details == {
         "repaired: stray |||": 1,
@@ -183,7 +234,10 @@ def test_2009_counts(tmp_path):
         "discontinuous fields": 2,
     }
     assert [(e.text, e.label_) for e in docs[2].ents] == [
-        ("lasix", "medication"), ("40 mg", "dosage"), ("iv", "mode"), ("mon-wed-fri", "frequency"),
+        ("lasix", "medication"),
+        ("40 mg", "dosage"),
+        ("iv", "mode"),
+        ("mon-wed-fri", "frequency"),
     ]
     assert [(e.text, e.label_) for e in docs[3].ents] == [("before hemodialysis", "frequency")]
     assert docs[5].text == "po qhs for two weeks ."
@@ -225,7 +279,10 @@ def test_2009_lenient_leaves_no_partial_counts(tmp_path):
     write(tmp_path / "n.txt", NOTE_2009)
     # the last entry is repaired (|||) before failing: neither its repair nor its entities count
     bad = 'm="lasix" 3:0 3:0|||do="40 mg" 3:1 3:9'
-    write(tmp_path / "n.m", "\n".join([ENTRIES[0]] + [line for line, _ in ENTRY_ERRORS] + [bad]) + "\n")
+    write(
+        tmp_path / "n.m",
+        "\n".join([ENTRIES[0]] + [line for line, _ in ENTRY_ERRORS] + [bad]) + "\n",
+    )
     docs, summary = convert_2009(tmp_path, lenient=True)
     assert (summary.skipped, summary.repaired, summary.n_entities) == (len(ENTRY_ERRORS) + 1, 0, 5)
     assert summary.details == {

@@ -1,4 +1,5 @@
 """IOB tables: counts, scheme detection, round trips, and bad input (strict and lenient)."""
+
 import pytest
 from convert_helpers import write
 
@@ -54,7 +55,9 @@ failure\tE-Disease
 
 
 def tags_of(text):
-    return [[line.split("\t")[1] for line in block.splitlines()] for block in text.strip().split("\n\n")]
+    return [
+        [line.split("\t")[1] for line in block.splitlines()] for block in text.strip().split("\n\n")
+    ]
 
 
 def convert(path, **kwargs):
@@ -96,7 +99,9 @@ def test_iobes_is_detected_and_round_trips(tmp_path):
     assert (summary.sentences, summary.tokens) == (1, 8)
     assert dict(summary.entities) == {"Chemical": 1, "Disease": 2}
     assert docs_to_iob(docs, scheme="IOBES") == tags_of(IOBES)
-    assert docs_to_iob(docs) == [["B-Chemical", "O", "B-Disease", "I-Disease", "O", "B-Disease", "I-Disease", "I-Disease"]]
+    assert docs_to_iob(docs) == [
+        ["B-Chemical", "O", "B-Disease", "I-Disease", "O", "B-Disease", "I-Disease", "I-Disease"]
+    ]
 
 
 def test_scheme_flag_overrides_detection(tmp_path):
@@ -168,4 +173,8 @@ def test_lenient_skips_bad_sentences_and_counts_them(tmp_path):
     assert (summary.sentences, summary.docs, summary.tokens, summary.skipped) == (3, 3, 13, 3)
     assert summary.details == {"skipped: sentences": 3}
     assert dict(summary.entities) == {"Chemical": 3, "Disease": 3}
-    assert [p.split(": ")[0] for p in summary.problems] == [f"{path}:16", f"{path}:18", f"{path}:22"]
+    assert [p.split(": ")[0] for p in summary.problems] == [
+        f"{path}:16",
+        f"{path}:18",
+        f"{path}:22",
+    ]

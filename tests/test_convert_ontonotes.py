@@ -1,4 +1,5 @@
 """OntoNotes (CoNLL-2012 ``.gold_conll``): trees, archives, splits, genres, pt/, bad input."""
+
 import tarfile
 
 import pytest
@@ -26,21 +27,51 @@ def conll_file(doc_id, parts):
 
 NW = [
     [
-        [("The", "*"), ("Jordanian", "(NORP)"), ("Minister", "*"), ("Khaled", "(PERSON*"), ("Al", "*"),
-         ("Shraideh", "*)"), ("said", "*"), (".", "*")],
-        [("He", "*"), ("visited", "*"), ("New", "(GPE*"), ("York", "*)"), ("in", "*"), ("1999", "(DATE)"), (".", "*")],
+        [
+            ("The", "*"),
+            ("Jordanian", "(NORP)"),
+            ("Minister", "*"),
+            ("Khaled", "(PERSON*"),
+            ("Al", "*"),
+            ("Shraideh", "*)"),
+            ("said", "*"),
+            (".", "*"),
+        ],
+        [
+            ("He", "*"),
+            ("visited", "*"),
+            ("New", "(GPE*"),
+            ("York", "*)"),
+            ("in", "*"),
+            ("1999", "(DATE)"),
+            (".", "*"),
+        ],
     ],
     [[("Ten", "(CARDINAL)"), ("people", "*"), ("came", "*"), (".", "*")]],
 ]
-PT = [[[("In", "*"), ("the", "*"), ("beginning", "*"), (".", "*")], [("God", "*"), ("created", "*"), (".", "*")]]]
+PT = [
+    [
+        [("In", "*"), ("the", "*"), ("beginning", "*"), (".", "*")],
+        [("God", "*"), ("created", "*"), (".", "*")],
+    ]
+]
 BC = [[[("Hello", "*"), ("Bob", "(PERSON)"), (".", "*")]]]
 
 
 @pytest.fixture
 def tree(tmp_path):
-    write(tmp_path / ROOT.format(split="train", doc="nw/wsj/00/wsj_0001"), conll_file("nw/wsj/00/wsj_0001", NW))
-    write(tmp_path / ROOT.format(split="train", doc="pt/nt/40/nt_4001"), conll_file("pt/nt/40/nt_4001", PT))
-    write(tmp_path / ROOT.format(split="test", doc="bc/cnn/00/cnn_0001"), conll_file("bc/cnn/00/cnn_0001", BC))
+    write(
+        tmp_path / ROOT.format(split="train", doc="nw/wsj/00/wsj_0001"),
+        conll_file("nw/wsj/00/wsj_0001", NW),
+    )
+    write(
+        tmp_path / ROOT.format(split="train", doc="pt/nt/40/nt_4001"),
+        conll_file("pt/nt/40/nt_4001", PT),
+    )
+    write(
+        tmp_path / ROOT.format(split="test", doc="bc/cnn/00/cnn_0001"),
+        conll_file("bc/cnn/00/cnn_0001", BC),
+    )
     return tmp_path / "conll-formatted-ontonotes-5.0"
 
 
@@ -51,10 +82,19 @@ def convert(path, **kwargs):
 
 def test_train_split_counts(tree):
     docs, summary = convert(tree, split="train")
-    assert (summary.files_read, summary.documents, summary.sentences, summary.docs, summary.tokens) == (2, 3, 5, 5, 26)
+    assert (
+        summary.files_read,
+        summary.documents,
+        summary.sentences,
+        summary.docs,
+        summary.tokens,
+    ) == (2, 3, 5, 5, 26)
     assert dict(summary.entities) == {"NORP": 1, "PERSON": 1, "GPE": 1, "DATE": 1, "CARDINAL": 1}
     assert summary.groups == {"sentences per genre": {"nw": 3, "pt": 2}}
-    assert [(e.text, e.label_) for e in docs[0].ents] == [("Jordanian", "NORP"), ("Khaled Al Shraideh", "PERSON")]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [
+        ("Jordanian", "NORP"),
+        ("Khaled Al Shraideh", "PERSON"),
+    ]
     assert docs[0][0].tag_ == "NN"
     assert docs_to_iob(docs[:3]) == [
         ["O", "B-NORP", "O", "B-PERSON", "I-PERSON", "I-PERSON", "O", "O"],
@@ -65,11 +105,21 @@ def test_train_split_counts(tree):
 
 def test_pt_has_missing_annotation_and_can_be_dropped(tree):
     docs, summary = convert(tree, split="train", genres=["pt"])
-    assert (summary.files_read, summary.sentences, summary.tokens, summary.n_entities) == (1, 2, 7, 0)
+    assert (summary.files_read, summary.sentences, summary.tokens, summary.n_entities) == (
+        1,
+        2,
+        7,
+        0,
+    )
     assert all(t.ent_iob_ == "" for doc in docs for t in doc)  # unannotated, not "O"
     assert docs_to_iob(docs, missing="-")[0] == ["-"] * 4
     docs, summary = convert(tree, split="train", drop_pt=True)
-    assert (summary.files_read, summary.sentences, summary.tokens, summary.n_entities) == (1, 3, 19, 5)
+    assert (summary.files_read, summary.sentences, summary.tokens, summary.n_entities) == (
+        1,
+        3,
+        19,
+        5,
+    )
     assert summary.details == {"files not selected (genre pt)": 1}
     assert all(t.ent_iob_ in ("O", "B", "I") for doc in docs for t in doc)
 
@@ -106,7 +156,11 @@ def test_archive_gives_the_same_docs_as_the_tree(tree, tmp_path):
 def _bad(tmp_path, sentence_lines, extra=""):
     lines = ["#begin document (nw/x/00/x_0001); part 000"]
     for i, (word, ne) in enumerate(sentence_lines):
-        lines.append("   ".join(["nw/x/00/x_0001", "0", str(i), word, "NN", "*", "-", "-", "-", "-", ne, "-"]))
+        lines.append(
+            "   ".join(
+                ["nw/x/00/x_0001", "0", str(i), word, "NN", "*", "-", "-", "-", "-", ne, "-"]
+            )
+        )
     text = "\n".join(lines) + "\n\n" + extra
     return write(tmp_path / "x.gold_conll", text)
 
@@ -118,7 +172,12 @@ def _bad(tmp_path, sentence_lines, extra=""):
         ([("a", "*"), ("b", "*)")], "#end document\n", 3, "closed but never opened"),
         ([("a", "(ORG")], "#end document\n", 2, "malformed named-entity field"),
         ([("a", "*")], "", 1, "#begin document without #end document"),
-        ([("a", "*")], "#end document\n#end document\n", 5, "#end document without #begin document"),
+        (
+            [("a", "*")],
+            "#end document\n#end document\n",
+            5,
+            "#end document without #begin document",
+        ),
     ],
 )
 def test_bad_input(tmp_path, sentence, extra, line, message):
@@ -144,10 +203,22 @@ def test_short_line_and_lenient(tmp_path):
     path = write(tmp_path / "x.gold_conll", text)
     with pytest.raises(ConversionError) as err:
         convert(path)
-    assert (err.value.line, err.value.message) == (2, "malformed line: expected at least 11 columns, found 10")
+    assert (err.value.line, err.value.message) == (
+        2,
+        "malformed line: expected at least 11 columns, found 10",
+    )
     docs, summary = convert(path, lenient=True)
-    assert (summary.skipped, summary.sentences, summary.documents, dict(summary.entities)) == (2, 1, 1, {"ORG": 1})
-    assert summary.details == {"skipped: sentences": 1, "skipped: document markers": 1, "empty parts": 2}
+    assert (summary.skipped, summary.sentences, summary.documents, dict(summary.entities)) == (
+        2,
+        1,
+        1,
+        {"ORG": 1},
+    )
+    assert summary.details == {
+        "skipped: sentences": 1,
+        "skipped: document markers": 1,
+        "empty parts": 2,
+    }
     assert [p.split(": ", 1)[0] for p in summary.problems] == [f"{path}:2", f"{path}:6"]
 
 
@@ -168,10 +239,26 @@ def test_real_files_from_the_archive(tmp_path):
                     break
     tree = tmp_path / "conll-formatted-ontonotes-5.0"
     docs, summary = convert(tree)
-    assert (summary.files_read, summary.documents, summary.sentences, summary.tokens) == (3, 22, 522, 8700)
+    assert (summary.files_read, summary.documents, summary.sentences, summary.tokens) == (
+        3,
+        22,
+        522,
+        8700,
+    )
     assert summary.groups["sentences per genre"] == {"bc": 430, "nw": 4, "pt": 88}
     assert dict(summary.entities) == {
-        "CARDINAL": 36, "DATE": 25, "EVENT": 4, "FAC": 41, "GPE": 63, "LOC": 11, "NORP": 1,
-        "ORDINAL": 15, "ORG": 17, "PERCENT": 1, "PERSON": 26, "QUANTITY": 36, "TIME": 12,
+        "CARDINAL": 36,
+        "DATE": 25,
+        "EVENT": 4,
+        "FAC": 41,
+        "GPE": 63,
+        "LOC": 11,
+        "NORP": 1,
+        "ORDINAL": 15,
+        "ORG": 17,
+        "PERCENT": 1,
+        "PERSON": 26,
+        "QUANTITY": 36,
+        "TIME": 12,
     }
     assert summary.dropped_overlap == summary.dropped_duplicate == summary.skipped == 0

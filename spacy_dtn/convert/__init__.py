@@ -3,6 +3,7 @@
 Each ``convert_*`` function returns ``(docs, summary)``: a generator of Docs and the
 :class:`ConversionSummary` it fills (complete once the Docs have been consumed).
 """
+
 from .conll2003 import convert_conll2003
 from .docs import write_docbin
 from .errors import ConversionError

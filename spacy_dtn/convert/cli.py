@@ -3,6 +3,7 @@
 Both commands turn every input problem into one ``✘ file:line: message`` line and exit code 1,
 never a traceback: users should see what is wrong with their corpus, not with our code.
 """
+
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -68,14 +69,21 @@ def run_conversion(
     common = dict(doc_per_document=doc_per_document, lenient=lenient, show_text=show_text)
     if fmt in _COLUMN_FORMATS:
         if input_path.is_dir():
-            raise ConversionError(input_path, None, f"{fmt.value} input must be a file, not a folder")
+            raise ConversionError(
+                input_path, None, f"{fmt.value} input must be a file, not a folder"
+            )
         if not input_path.exists():
             raise ConversionError(input_path, None, "no such file")
         convert = convert_iob if fmt == Format.iob else convert_conll2003
         return convert(input_path, scheme=scheme, **common)
     if fmt == Format.ontonotes:
         return convert_ontonotes(
-            input_path, split=split, genres=genre or None, drop_pt=drop_pt, progress=progress, **common
+            input_path,
+            split=split,
+            genres=genre or None,
+            drop_pt=drop_pt,
+            progress=progress,
+            **common,
         )
     convert = convert_i2b2_2010 if fmt == Format.i2b2_2010 else convert_i2b2_2009
     return convert(input_path, progress=progress, **common)
@@ -144,12 +152,18 @@ def subsample_cli(
             raise ConversionError(input_path, None, "no such file")
         try:
             db = DocBin().from_disk(input_path)
-        except Exception as err:  # srsly/msgpack/zlib raise many types on a file that is not a DocBin
-            raise ConversionError(input_path, None, f"not a readable DocBin ({type(err).__name__})") from None
+        except (
+            Exception
+        ) as err:  # srsly/msgpack/zlib raise many types on a file that is not a DocBin
+            raise ConversionError(
+                input_path, None, f"not a readable DocBin ({type(err).__name__})"
+            ) from None
         docs = list(db.get_docs(Vocab()))
         kept = subsample(docs, fraction, seed)
         write_docbin(kept, output_path)
     except (ConversionError, ValueError, OSError) as err:
         fail(str(err))
         raise typer.Exit(1)
-    msg.good(f"Kept {len(kept):,} of {len(docs):,} Docs (fraction {fraction}, seed {seed}); wrote {output_path}")
+    msg.good(
+        f"Kept {len(kept):,} of {len(docs):,} Docs (fraction {fraction}, seed {seed}); wrote {output_path}"
+    )

@@ -4,6 +4,7 @@ IOB tables (``token<TAB>tag``) and CoNLL-2003 (``token POS chunk NER``) differ o
 columns, so both converters are thin layers over :func:`convert_columns`. ``-DOCSTART-`` lines
 separate documents in either format.
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
@@ -122,7 +123,14 @@ def convert_columns(
                 continue
             biluo = to_biluo(tags, file_scheme)
             if not doc_per_document:
-                yield _finish(vocab, [sent], [biluo], pos_column, summary, new_document=sent.document != pending_doc)
+                yield _finish(
+                    vocab,
+                    [sent],
+                    [biluo],
+                    pos_column,
+                    summary,
+                    new_document=sent.document != pending_doc,
+                )
                 pending_doc = sent.document
                 continue
             if pending and sent.document != pending_doc:
@@ -144,7 +152,9 @@ def _finish(
     new_document: bool,
 ) -> Doc:
     words = [[row[0] for row in s.rows] for s in sentences]
-    pos = [[row[pos_column] for row in s.rows] for s in sentences] if pos_column is not None else None
+    pos = (
+        [[row[pos_column] for row in s.rows] for s in sentences] if pos_column is not None else None
+    )
     doc = make_doc(vocab, words, pos)
     flat = [t for tags in biluo for t in tags]
     spans = biluo_tags_to_spans(doc, flat)

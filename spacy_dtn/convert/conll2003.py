@@ -4,6 +4,7 @@ The POS column is kept as ``token.tag_``; the chunk column is not kept (spaCy ha
 it and NER training does not use it). The NER scheme is detected per file unless given; the
 original English files are IOB1.
 """
+
 from typing import Iterator, Optional, Tuple
 
 from spacy.tokens import Doc

@@ -5,6 +5,7 @@ that every format behaves the same: tokens are joined by single spaces (the inpu
 no original spacing), every sentence start is set (``token.is_sent_start``), and of duplicate
 or overlapping entities one is kept and the rest are counted in the summary.
 """
+
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span

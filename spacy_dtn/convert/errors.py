@@ -5,6 +5,7 @@ A user who hands us a broken corpus needs to know *where* it is broken: every
 message never quotes the input text itself (clinical notes must not end up in logs) unless
 the converter was asked to ``show_text``.
 """
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 

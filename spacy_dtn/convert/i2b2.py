@@ -4,6 +4,7 @@ An i2b2 note has one sentence per line and tokens split on whitespace; annotatio
 tokens as ``line:token`` (lines from 1, tokens from 0, end inclusive). A concept that crosses a
 line break joins those lines into one Doc (counted as ``merged``), so that no entity is cut.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -31,13 +32,19 @@ class Note:
     tokens: List[str]
 
     def locate(
-        self, ann_path: Union[str, Path], ann_line: int, begin: Tuple[int, int], end: Tuple[int, int]
+        self,
+        ann_path: Union[str, Path],
+        ann_line: int,
+        begin: Tuple[int, int],
+        end: Tuple[int, int],
     ) -> Tuple[int, int]:
         """Token offsets ``(start, end_exclusive)`` in the note for ``L:T L:T`` (end inclusive)."""
         for line, token in (begin, end):
             if not 1 <= line <= len(self.lines):
                 raise ConversionError(
-                    ann_path, ann_line, f"offset {line}:{token} is past the end of the note ({len(self.lines)} lines)"
+                    ann_path,
+                    ann_line,
+                    f"offset {line}:{token} is past the end of the note ({len(self.lines)} lines)",
                 )
             if token >= len(self.lines[line - 1]):
                 raise ConversionError(
@@ -46,7 +53,11 @@ class Note:
                     f"offset {line}:{token} is past the end of line {line} ({len(self.lines[line - 1])} tokens)",
                 )
         if end < begin:
-            raise ConversionError(ann_path, ann_line, f"span {begin[0]}:{begin[1]} {end[0]}:{end[1]} ends before it starts")
+            raise ConversionError(
+                ann_path,
+                ann_line,
+                f"span {begin[0]}:{begin[1]} {end[0]}:{end[1]} ends before it starts",
+            )
         return self.starts[begin[0] - 1] + begin[1], self.starts[end[0] - 1] + end[1] + 1
 
     def words(self, start: int, end: int) -> List[str]:
@@ -74,7 +85,12 @@ def text_matches(note_words: Sequence[str], text: str) -> bool:
 
 
 def mismatch_error(
-    ann_path: Union[str, Path], ann_line: int, what: str, text: str, words: Sequence[str], show_text: bool
+    ann_path: Union[str, Path],
+    ann_line: int,
+    what: str,
+    text: str,
+    words: Sequence[str],
+    show_text: bool,
 ) -> ConversionError:
     message = f"{what} text does not match the note tokens at its offsets"
     if show_text:
@@ -106,7 +122,9 @@ def find_pairs(
         ann_files = [root]
         notes_by_stem: Dict[str, List[Path]] = {}
     else:
-        ann_files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(tuple(suffixes)))
+        ann_files = sorted(
+            p for p in root.rglob("*") if p.is_file() and p.name.endswith(tuple(suffixes))
+        )
         if not ann_files:
             raise ConversionError(root, None, f"no annotation files ({', '.join(suffixes)}) found")
         notes_by_stem = {}
@@ -122,7 +140,9 @@ def find_pairs(
         if note is None and len(notes_by_stem.get(stem, [])) == 1:
             note = notes_by_stem[stem][0]
         if note is None:
-            raise ConversionError(ann, None, f"no note text {stem}.txt found for this annotation file")
+            raise ConversionError(
+                ann, None, f"no note text {stem}.txt found for this annotation file"
+            )
         used.add(note.resolve())
         pairs.append((ann, note))
     unannotated = sum(1 for ps in notes_by_stem.values() for p in ps if p.resolve() not in used)
@@ -167,7 +187,11 @@ def note_docs(
         for start, lines in zip(starts, groups):
             sub = make_doc(vocab, lines)
             end = start + len(sub)
-            inner = [(s.start - start, s.end - start, s.label_) for s in kept if start <= s.start and s.end <= end]
+            inner = [
+                (s.start - start, s.end - start, s.label_)
+                for s in kept
+                if start <= s.start and s.end <= end
+            ]
             set_entities(sub, inner, summary)
             docs.append(sub)
     for d in docs:
@@ -176,7 +200,10 @@ def note_docs(
 
 
 def iter_note_pairs(
-    input_path: Union[str, Path], suffixes: Sequence[str], summary: ConversionSummary, progress: bool
+    input_path: Union[str, Path],
+    suffixes: Sequence[str],
+    summary: ConversionSummary,
+    progress: bool,
 ) -> Iterator[Tuple[Path, Path]]:
     """:func:`find_pairs`, with a progress bar on stderr."""
     pairs = find_pairs(input_path, suffixes, summary)

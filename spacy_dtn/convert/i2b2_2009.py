@@ -12,6 +12,7 @@ written once (the others counted as duplicates). Accepted defects of the real re
 as repaired: a stray ``|||`` between fields, offset pairs separated by a space instead of a
 comma.
 """
+
 import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
@@ -105,7 +106,9 @@ def parse_entry(
         checks = zip(spans, texts) if len(texts) == len(spans) else [(None, text)]
         for span, piece in checks:
             words = (
-                note.words(*span) if span is not None else [w for s in spans for w in note.words(*s)]
+                note.words(*span)
+                if span is not None
+                else [w for s in spans for w in note.words(*s)]
             )
             if not text_matches(words, piece):
                 raise mismatch_error(path, number, f"field {key!r}", piece, words, show_text)

@@ -5,6 +5,7 @@ in the release) is checked against the note's tokens, ignoring case and whitespa
 files are unsorted and may repeat a concept: duplicates and overlaps are resolved by
 :func:`spacy_dtn.convert.docs.set_entities` and counted.
 """
+
 import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
@@ -49,9 +50,16 @@ def _parse_line(con_path: Path, number: int, line, note, show_text: bool) -> Ent
         raise ConversionError(con_path, number, message + (f": {line!r}" if show_text else ""))
     label = m.group("type")
     if label not in CONCEPT_TYPES:
-        raise ConversionError(con_path, number, f"unknown concept type {label!r} (expected {', '.join(CONCEPT_TYPES)})")
+        raise ConversionError(
+            con_path,
+            number,
+            f"unknown concept type {label!r} (expected {', '.join(CONCEPT_TYPES)})",
+        )
     start, end = note.locate(
-        con_path, number, (int(m.group("l1")), int(m.group("t1"))), (int(m.group("l2")), int(m.group("t2")))
+        con_path,
+        number,
+        (int(m.group("l1")), int(m.group("t1"))),
+        (int(m.group("l2")), int(m.group("t2"))),
     )
     words = note.words(start, end)
     if not text_matches(words, m.group("text")):

@@ -4,6 +4,7 @@ One token per line, a blank line between sentences, optional ``-DOCSTART-`` line
 documents. Lines without a tab are split on whitespace. The scheme is detected per file
 (see :func:`spacy_dtn.convert.tags.detect_scheme`) unless given.
 """
+
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Tuple, Union
 

@@ -12,6 +12,7 @@ archive holding several splits needs ``split``. The ``pt/`` genre (the Bible) ha
 annotation at all: its Docs are written with the entity annotation marked *missing* (not
 ``O``), and ``drop_pt`` leaves it out.
 """
+
 import re
 import tarfile
 import zlib
@@ -104,12 +105,16 @@ def iter_files(
         raise ConversionError(path, None, "no such file or folder")
     if is_archive(path):
         if split is None:
-            raise ConversionError(path, None, "reading an archive needs --split (train, development or test)")
+            raise ConversionError(
+                path, None, "reading an archive needs --split (train, development or test)"
+            )
         # An archive is not in sorted order and cannot be read out of order cheaply: keep the
         # selected members compressed in memory, then convert them sorted.
         stored = {}
         with tarfile.open(path, "r:*") as tar:
-            members = tqdm(tar, desc="reading archive", unit=" files", disable=not progress, leave=False)
+            members = tqdm(
+                tar, desc="reading archive", unit=" files", disable=not progress, leave=False
+            )
             for member in members:
                 if (
                     member.isfile()
@@ -121,7 +126,9 @@ def iter_files(
         for name in tqdm(names, desc="converting", unit=" files", disable=not progress):
             yield f"{path}::{name}", zlib.decompress(stored.pop(name))
     elif path.is_dir():
-        names = sorted(p.relative_to(path).as_posix() for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+        names = sorted(
+            p.relative_to(path).as_posix() for p in path.rglob(f"*{SUFFIX}") if p.is_file()
+        )
         if not names:
             raise ConversionError(path, None, f"no {SUFFIX} files found")
         names = _select(names, str(path), split, genres, drop_pt, summary)
@@ -130,7 +137,9 @@ def iter_files(
             try:
                 yield str(file_path), file_path.read_bytes()
             except OSError as err:
-                raise ConversionError(file_path, None, f"cannot read file ({err.strerror or err})") from None
+                raise ConversionError(
+                    file_path, None, f"cannot read file ({err.strerror or err})"
+                ) from None
     else:
         yield str(path), path.read_bytes()
 
@@ -166,7 +175,9 @@ def _parse_entities(
             stack.append((label, i))
         for _ in range(closes):
             if not stack:
-                raise ConversionError(path, line, "named entity closed but never opened (column 11)")
+                raise ConversionError(
+                    path, line, "named entity closed but never opened (column 11)"
+                )
             label, start = stack.pop()
             entities.append((start, i + 1, label))
     if stack:
@@ -214,8 +225,17 @@ def parse_file(
         if line.startswith("#begin document"):
             m = _BEGIN.match(line)
             if m is None or part is not None:
-                why = "malformed #begin document line" if m is None else "#begin document before #end document"
-                skip_or_raise(ConversionError(path, number, why), lenient=lenient, summary=summary, what="document markers")
+                why = (
+                    "malformed #begin document line"
+                    if m is None
+                    else "#begin document before #end document"
+                )
+                skip_or_raise(
+                    ConversionError(path, number, why),
+                    lenient=lenient,
+                    summary=summary,
+                    what="document markers",
+                )
                 if part is not None:
                     end_sentence()
                     yield part
@@ -229,7 +249,9 @@ def parse_file(
             if part is None:
                 skip_or_raise(
                     ConversionError(path, number, "#end document without #begin document"),
-                    lenient=lenient, summary=summary, what="document markers",
+                    lenient=lenient,
+                    summary=summary,
+                    what="document markers",
                 )
             else:
                 yield part
@@ -242,9 +264,13 @@ def parse_file(
             continue
         fields = line.split()
         if part is None:
-            error = error or ConversionError(path, number, "token line outside #begin document … #end document")
+            error = error or ConversionError(
+                path, number, "token line outside #begin document … #end document"
+            )
         elif len(fields) < 11 and error is None:
-            error = ConversionError(path, number, f"malformed line: expected at least 11 columns, found {len(fields)}")
+            error = ConversionError(
+                path, number, f"malformed line: expected at least 11 columns, found {len(fields)}"
+            )
         rows.append(fields)
         lines.append(number)
     if part is not None or rows or error:
@@ -254,7 +280,9 @@ def parse_file(
             end_sentence()
             skip_or_raise(
                 ConversionError(path, part.line, "#begin document without #end document"),
-                lenient=lenient, summary=summary, what="document markers",
+                lenient=lenient,
+                summary=summary,
+                what="document markers",
             )
             yield part
 
@@ -296,7 +324,9 @@ def convert_ontonotes(
                 if doc_per_document:
                     chunks = [(part.sentences, part.tags, part.entities)]
                 else:
-                    chunks = [([s], [t], [e]) for s, t, e in zip(part.sentences, part.tags, part.entities)]
+                    chunks = [
+                        ([s], [t], [e]) for s, t, e in zip(part.sentences, part.tags, part.entities)
+                    ]
                 for sentences, tags, entities in chunks:
                     doc = make_doc(vocab, sentences, tags)
                     offset = 0

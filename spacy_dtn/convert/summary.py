@@ -5,6 +5,7 @@ fills one :class:`ConversionSummary`; the CLI prints it as tables (wasabi) and c
 JSON. Anything repaired, merged, dropped or skipped is counted here, with a finer breakdown by
 reason in ``details``.
 """
+
 import json
 from collections import Counter
 from dataclasses import dataclass, field

@@ -5,6 +5,7 @@ Conversion to spans goes through spaCy's own BILUO helpers (``iob_to_biluo``,
 is telling the schemes apart and refusing sequences that are not valid in the scheme they
 claim (an ``I-`` that continues nothing in IOB2 is a corpus bug, not a new entity).
 """
+
 import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 

@@ -4,6 +4,7 @@ Python's own decoding error gives a byte offset into the whole file, which is us
 user with a 3 MB corpus; here every line is decoded on its own, so that a converter can name
 the line and, in lenient mode, skip only the item that holds it.
 """
+
 from pathlib import Path
 from typing import Iterable, Iterator, List, Tuple, Union
 
