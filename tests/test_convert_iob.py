@@ -143,6 +143,7 @@ BAD = [
     ("unknown tag", "a\tO\n\nb\tO\nBonn\tLOCATION\n", 4, "unknown tag"),
     ("I- continues nothing", "a\tB-X\n\nb\tO\nc\tI-Y\n", 4, "continues nothing"),
     ("malformed line", "a\tO\nb\tO\tO\n", 2, "expected 2 tab-separated columns, found 3"),
+    ("empty token", "a\tO\n\tO\n", 2, "malformed line: empty column"),
     ("IOBES not closed", "a\tS-X\n\nb\tB-Y\nc\tO\n", 3, "not closed"),
 ]
 

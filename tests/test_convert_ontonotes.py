@@ -122,6 +122,8 @@ def test_pt_has_missing_annotation_and_can_be_dropped(tree):
     )
     assert summary.details == {"files not selected (genre pt)": 1}
     assert all(t.ent_iob_ in ("O", "B", "I") for doc in docs for t in doc)
+    with pytest.raises(ConversionError, match="no files left after the genre selection"):
+        convert(tree, split="train", genres=["pt"], drop_pt=True)
 
 
 def test_split_must_be_chosen_in_a_tree_with_several(tree):

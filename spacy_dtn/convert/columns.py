@@ -67,9 +67,11 @@ def read_sentences(
             sentences.append(current)
         current.lines.append(number)
         current.rows.append(fields)
-        if len(fields) != n_columns and current.error is None:
+        if current.error is None and (len(fields) != n_columns or not all(fields)):
             sep = "tab-separated" if tab_separated else "space-separated"
             message = f"malformed line: expected {n_columns} {sep} columns, found {len(fields)}"
+            if len(fields) == n_columns:
+                message = "malformed line: empty column"
             if show_text:
                 message += f": {line!r}"
             current.error = ConversionError(path, number, message)

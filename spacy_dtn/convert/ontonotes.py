@@ -82,6 +82,8 @@ def _select(
             summary.note(f"files not selected (genre {genre})")
             continue
         kept.append(name)
+    if names and not kept:
+        raise ConversionError(where, None, "no files left after the genre selection")
     return kept
 
 
