@@ -141,6 +141,9 @@ def test_2010_missing_note_and_bad_utf8(tmp_path):
         convert_2010(tmp_path)
     assert (err.value.path, err.value.line) == (str(con), None)
     assert "no note text lost.txt" in err.value.message
+    docs, summary = convert_2010(tmp_path, lenient=True)
+    assert (summary.docs, summary.skipped, summary.files_read) == (0, 1, 0)
+    assert summary.problems == [f"{con}: no note text lost.txt found for this annotation file"]
     con.unlink()
     write(tmp_path / "concept" / "a.con", 'c="fever" 2:5 2:5||t="problem"\n')
     (tmp_path / "txt").mkdir()

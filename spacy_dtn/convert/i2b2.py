@@ -14,7 +14,7 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from .docs import Entity, make_doc, set_entities
-from .errors import ConversionError
+from .errors import ConversionError, skip_or_raise
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
 
@@ -106,14 +106,17 @@ def _stem(path: Path, suffixes: Sequence[str]) -> str:
 
 
 def find_pairs(
-    input_path: Union[str, Path], suffixes: Sequence[str], summary: ConversionSummary
+    input_path: Union[str, Path],
+    suffixes: Sequence[str],
+    summary: ConversionSummary,
+    lenient: bool = False,
 ) -> List[Tuple[Path, Path]]:
     """``(annotation file, note)`` pairs under ``input_path`` (a folder or one annotation file).
 
     The note ``NAME.txt`` (or ``NAME`` without extension) is looked for beside the annotation
     file, then in a ``txt/`` folder next to its folder (the release layout), then anywhere
-    under ``input_path``. An annotation file without its note raises; notes without annotation
-    file are counted in the summary and not converted.
+    under ``input_path``. An annotation file without its note raises (``lenient``: is skipped
+    and counted); notes without annotation file are counted in the summary, not converted.
     """
     root = Path(input_path)
     if not root.exists():
@@ -140,9 +143,11 @@ def find_pairs(
         if note is None and len(notes_by_stem.get(stem, [])) == 1:
             note = notes_by_stem[stem][0]
         if note is None:
-            raise ConversionError(
+            error = ConversionError(
                 ann, None, f"no note text {stem}.txt found for this annotation file"
             )
+            skip_or_raise(error, lenient=lenient, summary=summary, what="annotation files")
+            continue
         used.add(note.resolve())
         pairs.append((ann, note))
     unannotated = sum(1 for ps in notes_by_stem.values() for p in ps if p.resolve() not in used)
@@ -204,7 +209,8 @@ def iter_note_pairs(
     suffixes: Sequence[str],
     summary: ConversionSummary,
     progress: bool,
+    lenient: bool = False,
 ) -> Iterator[Tuple[Path, Path]]:
     """:func:`find_pairs`, with a progress bar on stderr."""
-    pairs = find_pairs(input_path, suffixes, summary)
+    pairs = find_pairs(input_path, suffixes, summary, lenient)
     return iter(tqdm(pairs, desc="converting", unit=" notes", disable=not progress))

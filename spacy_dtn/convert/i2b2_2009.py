@@ -162,7 +162,9 @@ def convert_i2b2_2009(
     vocab = vocab or Vocab()
 
     def generate() -> Iterator[Doc]:
-        for ann_path, note_path in iter_note_pairs(input_path, SUFFIXES, summary, progress):
+        for ann_path, note_path in iter_note_pairs(
+            input_path, SUFFIXES, summary, progress, lenient
+        ):
             try:
                 note = read_note(note_path)
             except ConversionError as err:
