@@ -300,3 +300,14 @@ def test_2009_missing_note(tmp_path):
     with pytest.raises(ConversionError) as err:
         convert_2009(tmp_path)
     assert err.value.path == str(path) and "no note text 7.txt" in err.value.message
+
+
+def test_2009_not_utf8_entry_line(tmp_path):
+    write(tmp_path / "n.txt", NOTE_2009)
+    path = tmp_path / "n.m"
+    path.write_bytes((ENTRIES[0] + "\n").encode() + ENTRIES[2].encode().replace(b"qhs", b"q\xffhs"))
+    with pytest.raises(ConversionError) as err:
+        convert_2009(tmp_path)
+    assert (err.value.path, err.value.line) == (str(path), 2)
+    docs, summary = convert_2009(tmp_path, lenient=True)
+    assert (summary.skipped, summary.n_entities) == (1, 5)

@@ -264,3 +264,14 @@ def test_real_files_from_the_archive(tmp_path):
         "TIME": 12,
     }
     assert summary.dropped_overlap == summary.dropped_duplicate == summary.skipped == 0
+
+
+def test_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "x.gold_conll"
+    good = conll_file("nw/x/00/x_0001", NW).encode()
+    path.write_bytes(good.replace(b"Minister", b"Minist\xe8r"))
+    with pytest.raises(ConversionError) as err:
+        convert(path)
+    assert (err.value.line, "not valid UTF-8" in err.value.message) == (4, True)
+    docs, summary = convert(path, lenient=True)
+    assert (summary.skipped, summary.sentences, summary.n_entities) == (1, 2, 3)
