@@ -311,3 +311,21 @@ def test_2009_not_utf8_entry_line(tmp_path):
     assert (err.value.path, err.value.line) == (str(path), 2)
     docs, summary = convert_2009(tmp_path, lenient=True)
     assert (summary.skipped, summary.n_entities) == (1, 5)
+
+
+@pytest.mark.parametrize(
+    "field,frequencies,merged",
+    [
+        ('f="mon-wed-fri...before hemodialysis" 3:5 4:1', 1, 1),  # one pair over both texts
+        ('f="mon-wed-fri before...hemodialysis" 3:5 3:5,4:0 4:1', 2, 0),  # texts cut elsewhere
+    ],
+)
+def test_2009_text_check_when_pieces_do_not_line_up(tmp_path, field, frequencies, merged):
+    write(tmp_path / "n.txt", NOTE_2009)
+    write(tmp_path / "n.m", f'm="lasix" 3:0 3:0||{field}\n')
+    docs, summary = convert_2009(tmp_path)
+    assert (summary.entities["frequency"], summary.merged, summary.skipped) == (
+        frequencies,
+        merged,
+        0,
+    )

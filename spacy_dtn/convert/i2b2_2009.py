@@ -66,6 +66,25 @@ def _parse_offsets(rest: str, path: Path, number: int, key: str, summary_repairs
     return pairs
 
 
+def _check_text(
+    path: Path, number: int, key: str, text: str, spans, note: Note, show_text: bool
+) -> None:
+    """Check a field's text against its tokens, piece by piece where the pieces line up.
+
+    The texts of a discontinuous field are joined by ``...``; when their number differs from
+    the number of offset pairs (or a token itself holds ``...``), the whole text is compared
+    with all the tokens, with and without the ``...`` separators.
+    """
+    pieces = text.split("...")
+    if len(pieces) == len(spans) and all(
+        text_matches(note.words(*span), piece) for span, piece in zip(spans, pieces)
+    ):
+        return
+    words = [w for span in spans for w in note.words(*span)]
+    if not (text_matches(words, text) or text_matches(words, "".join(pieces))):
+        raise mismatch_error(path, number, f"field {key!r}", text, words, show_text)
+
+
 def parse_entry(
     path: Path, number: int, line: str, note: Note, summary: ConversionSummary, show_text: bool
 ) -> List[Entity]:
@@ -102,16 +121,7 @@ def parse_entry(
         if not pairs:
             raise ConversionError(path, number, f"field {key!r} has text but no offsets")
         spans = [note.locate(path, number, begin, end) for begin, end in pairs]
-        texts = text.split("...")
-        checks = zip(spans, texts) if len(texts) == len(spans) else [(None, text)]
-        for span, piece in checks:
-            words = (
-                note.words(*span)
-                if span is not None
-                else [w for s in spans for w in note.words(*s)]
-            )
-            if not text_matches(words, piece):
-                raise mismatch_error(path, number, f"field {key!r}", piece, words, show_text)
+        _check_text(path, number, key, text, spans, note, show_text)
         if len(spans) > 1:
             discontinuous += 1
             pieces += len(spans)
