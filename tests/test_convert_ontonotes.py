@@ -275,3 +275,17 @@ def test_not_utf8_names_the_line(tmp_path):
     assert (err.value.line, "not valid UTF-8" in err.value.message) == (4, True)
     docs, summary = convert(path, lenient=True)
     assert (summary.skipped, summary.sentences, summary.n_entities) == (1, 2, 3)
+
+
+def test_token_lines_outside_a_part(tmp_path):
+    path = write(
+        tmp_path / "x.gold_conll", "x 0 0 stray NN * - - - - * -\n" + conll_file("nw/x", BC)
+    )
+    with pytest.raises(ConversionError) as err:
+        convert(path)
+    assert (err.value.line, err.value.message) == (
+        1,
+        "token line outside #begin document ... #end document",
+    )
+    docs, summary = convert(path, lenient=True)
+    assert (summary.skipped, summary.sentences, summary.tokens) == (1, 1, 3)

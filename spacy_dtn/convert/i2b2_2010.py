@@ -46,7 +46,7 @@ def _parse_line(con_path: Path, number: int, line, note, show_text: bool) -> Ent
         raise line.error
     m = _CON_LINE.match(line.strip())
     if m is None:
-        message = 'malformed concept line (expected c="…" L:T L:T||t="…")'
+        message = 'malformed concept line (expected c="..." L:T L:T||t="...")'
         raise ConversionError(con_path, number, message + (f": {line!r}" if show_text else ""))
     label = m.group("type")
     if label not in CONCEPT_TYPES:

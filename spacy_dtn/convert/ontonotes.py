@@ -244,6 +244,7 @@ def parse_file(
                     part = None
                 if m is None:
                     continue
+            end_sentence()  # stray token lines before the first part
             part = _Part(m.group("id"), number)
             continue
         if line.startswith("#end document"):
@@ -267,7 +268,7 @@ def parse_file(
         fields = line.split()
         if part is None:
             error = error or ConversionError(
-                path, number, "token line outside #begin document … #end document"
+                path, number, "token line outside #begin document ... #end document"
             )
         elif len(fields) < 11 and error is None:
             error = ConversionError(
@@ -275,18 +276,15 @@ def parse_file(
             )
         rows.append(fields)
         lines.append(number)
-    if part is not None or rows or error:
-        if part is None:  # stray token lines at the end of a file
-            end_sentence()
-        else:
-            end_sentence()
-            skip_or_raise(
-                ConversionError(path, part.line, "#begin document without #end document"),
-                lenient=lenient,
-                summary=summary,
-                what="document markers",
-            )
-            yield part
+    end_sentence()
+    if part is not None:
+        skip_or_raise(
+            ConversionError(path, part.line, "#begin document without #end document"),
+            lenient=lenient,
+            summary=summary,
+            what="document markers",
+        )
+        yield part
 
 
 def convert_ontonotes(
