@@ -247,6 +247,13 @@ def test_2009_counts(tmp_path):
     assert [(e.text, e.label_) for e in docs[5].ents][-1] == ("for two weeks", "duration")
 
 
+def test_2009_empty_field_is_repaired(tmp_path):
+    write(tmp_path / "n.txt", NOTE_2009)
+    write(tmp_path / "n.m", ENTRIES[0] + "||\n")
+    docs, summary = convert_2009(tmp_path)
+    assert (summary.repaired, summary.details["repaired: empty field"], summary.n_entities) == (1, 1, 5)
+
+
 def test_2009_entries_suffix_and_doc_per_document(tmp_path):
     write(tmp_path / "1002.txt", NOTE_2009)
     write(tmp_path / "1002.i2b2.entries", ENTRIES[2] + "\n")

@@ -10,7 +10,7 @@ contiguous piece of a discontinuous field becomes its own entity of the field's 
 as ``discontinuous pieces``). The same span in several entries (one reason for two drugs) is
 written once (the others counted as duplicates). Accepted defects of the real release, counted
 as repaired: a stray ``|||`` between fields, offset pairs separated by a space instead of a
-comma.
+comma (and, should one occur, an empty field from a leading or trailing ``||``).
 """
 
 import re
@@ -100,6 +100,9 @@ def parse_entry(
     entities: List[Entity] = []
     not_mentioned = pieces = discontinuous = 0
     for raw in raw_fields:
+        if not raw.strip():  # a leading or trailing || (or || ||)
+            repairs.append("empty field")
+            continue
         m = _FIELD.match(raw.strip())
         if m is None:
             message = 'malformed medication field (expected key="text" offsets)'
