@@ -32,12 +32,13 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -167,9 +168,14 @@ def count_parameters(nlp: Language) -> Dict[str, int]:
     return counts
 
 
+def dtn_pipe(nlp: Language):
+    """The pipeline's ``dtn_ner`` component (the first, if it has several)."""
+    return nlp.get_pipe(next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == DTN))
+
+
 def dtn_parameters(nlp: Language) -> Dict[str, Any]:
     """Parameter counts before and after ``drop_source_task()`` (drops it: call it last)."""
-    pipe = next(p for _, p in nlp.pipeline if system_kind_of_pipe(p) == DTN)
+    pipe = dtn_pipe(nlp)
     before = {"network": sum(p.numel() for p in pipe.network.parameters()),
               **count_parameters(nlp)}
     pipe.drop_source_task()
@@ -177,10 +183,6 @@ def dtn_parameters(nlp: Language) -> Dict[str, Any]:
              **count_parameters(nlp)}
     return {"before_drop": before, "after_drop": after,
             "dropped": before["total"] - after["total"]}
-
-
-def system_kind_of_pipe(pipe) -> Optional[str]:
-    return DTN if hasattr(pipe, "drop_source_task") else None
 
 
 # Measurements ----------------------------------------------------------------------------
@@ -250,7 +252,9 @@ def threads(n: int):
             limits.restore_original_limits()
 
 
-def measure_memory(model: Path, data: Path, n_docs: int, batch_size: int) -> Dict[str, Any]:
+def measure_memory(
+    model: Path, data: Path, n_docs: int, batch_size: int, num_threads: int = 0
+) -> Dict[str, Any]:
     """Peak memory of one inference pass of a saved pipeline, in a fresh child process.
 
     A fresh process is the only clean baseline for the maximum resident set size: in the
@@ -258,7 +262,12 @@ def measure_memory(model: Path, data: Path, n_docs: int, batch_size: int) -> Dic
     """
     args = json.dumps([str(model), str(data), n_docs, batch_size])
     code = "import sys; from spacy_dtn.benchmark import _memory_probe; _memory_probe(sys.argv[1])"
-    proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True)
+    env = dict(os.environ)
+    if num_threads > 0:  # torch and the BLAS libraries read these when they start
+        env.update({var: str(num_threads) for var in
+                    ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True,
+                          env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "?")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -314,13 +323,17 @@ def machine_info() -> Dict[str, Any]:
         root = Path(__file__).resolve().parents[1]
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                                 capture_output=True, text=True).stdout.strip() or None
+        # Uncommitted changes to the package (someone optimising it) are measured too.
+        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                     "spacy_dtn"], capture_output=True, text=True).stdout.strip())
     except OSError:
-        commit = None
+        commit, dirty = None, None
     return {
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m spacy_dtn benchmark"] + sys.argv[2:])
+        "command": "python -m spacy_dtn benchmark " + shlex.join(sys.argv[2:])
         if sys.argv[1:2] == ["benchmark"] else None,
         "git_commit": commit,
+        "git_dirty": dirty,
         "python": platform.python_version(),
         "spacy": spacy.__version__, "thinc": thinc.__version__, "torch": torch.__version__,
         "numpy": numpy.__version__,
@@ -396,96 +409,101 @@ def benchmark_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="Also benchmark on this GPU (-1: CPU only)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every figure and the metadata as JSON"),
     seed: int = typer.Option(0, "--seed", help="Random seed for initialisation"),
+    num_threads: int = typer.Option(0, "--num-threads", help="Threads for everything but the thread scan (0: the libraries' defaults)"),
 ) -> None:
     """Words/second, memory, threads and batch scaling, training throughput: dtn_ner vs ner."""
-    meta = machine_info()
-    for path in [data, *model] + ([vectors] if vectors else []):
-        if not path.exists():
-            msg.fail(f"not found: {path}", exits=1)
-    fix_random_seed(seed)
-    _progress(f"reading {data}")
-    sentences = read_sentences(data, n_docs)
-    n_words = sum(len(w) for w, _, _ in sentences)
-    systems: Dict[str, Language] = {}
-    origins: Dict[str, str] = {}
-    for path in model:
-        nlp = spacy.load(path)
-        kind = system_kind(nlp)
-        systems[kind], origins[kind] = nlp, str(path)
-    if DTN not in systems:
-        _progress("initialising dtn_ner (sharing=dtn, paper sizes) with a source task")
-        src = read_sentences(source, n_source) if source.exists() else []
-        if not src:
-            msg.warn(f"no source data at {source}: dtn_ner has no source task")
-        systems[DTN], origins[DTN] = init_dtn(sentences, src, vectors), "initialised"
-    if NER not in systems:
-        _progress("initialising spaCy's ner (efficiency config of `spacy init config -p ner`)")
-        systems[NER], origins[NER] = init_ner(sentences, vectors), "initialised"
-    systems = {name: systems[name] for name in (DTN, NER)}
-    scan = sentences[:scan_docs] if scan_docs else sentences
-    report: Dict[str, Any] = {
-        "meta": meta,
-        "settings": {
-            "data": str(data), "n_docs": len(sentences), "n_words": n_words,
-            "vectors": str(vectors) if vectors else None, "batch_size": batch_size,
-            "repeats": repeats, "scan_docs": len(scan), "scan_words": sum(len(s[0]) for s in scan),
-            "scan_repeats": scan_repeats, "train_steps": train_steps,
-            "train_batch_size": train_batch_size, "train_dropout": 0.1, "seed": seed,
-            "source": str(source) if origins[DTN] == "initialised" else None,
-        },
-        "systems": {name: {"origin": origins[name], "pipeline": nlp.pipe_names,
-                           "weights": "initialised, untrained" if origins[name] == "initialised"
-                           else "trained"} for name, nlp in systems.items()},
-    }
-    dtn_pipe = systems[DTN].get_pipe(next(n for n, p in systems[DTN].pipeline
-                                          if system_kind_of_pipe(p) == DTN))
-    report["systems"][DTN]["sharing"] = dtn_pipe.network.config.sharing
-    report["systems"][DTN]["tasks"] = dtn_pipe.tasks
+    stack = ExitStack()
+    if num_threads > 0:
+        stack.enter_context(threads(num_threads))
+    with stack:
+        meta = machine_info()
+        for path in [data, *model] + ([vectors] if vectors else []):
+            if not path.exists():
+                msg.fail(f"not found: {path}", exits=1)
+        fix_random_seed(seed)
+        _progress(f"reading {data}")
+        sentences = read_sentences(data, n_docs)
+        n_words = sum(len(w) for w, _, _ in sentences)
+        systems: Dict[str, Language] = {}
+        origins: Dict[str, str] = {}
+        for path in model:
+            nlp = spacy.load(path)
+            kind = system_kind(nlp)
+            systems[kind], origins[kind] = nlp, str(path)
+        if DTN not in systems:
+            _progress("initialising dtn_ner (sharing=dtn, paper sizes) with a source task")
+            src = read_sentences(source, n_source) if source.exists() else []
+            if not src:
+                msg.warn(f"no source data at {source}: dtn_ner has no source task")
+            systems[DTN], origins[DTN] = init_dtn(sentences, src, vectors), "initialised"
+        if NER not in systems:
+            _progress("initialising spaCy's ner (efficiency config of `spacy init config -p ner`)")
+            systems[NER], origins[NER] = init_ner(sentences, vectors), "initialised"
+        systems = {name: systems[name] for name in (DTN, NER)}
+        scan = sentences[:scan_docs] if scan_docs else sentences
+        report: Dict[str, Any] = {
+            "meta": meta,
+            "settings": {
+                "data": str(data), "n_docs": len(sentences), "n_words": n_words,
+                "vectors": str(vectors) if vectors else None, "batch_size": batch_size,
+                "repeats": repeats, "scan_docs": len(scan), "scan_words": sum(len(s[0]) for s in scan),
+                "scan_repeats": scan_repeats, "train_steps": train_steps,
+                "train_batch_size": train_batch_size, "train_dropout": 0.1, "seed": seed,
+                "source": str(source) if origins[DTN] == "initialised" else None,
+                "num_threads": num_threads or None,
+            },
+            "systems": {name: {"origin": origins[name], "pipeline": nlp.pipe_names,
+                               "weights": "initialised, untrained" if origins[name] == "initialised"
+                               else "trained"} for name, nlp in systems.items()},
+        }
+        report["systems"][DTN]["sharing"] = dtn_pipe(systems[DTN]).network.config.sharing
+        report["systems"][DTN]["tasks"] = dtn_pipe(systems[DTN]).tasks
 
-    # CPU: inference first, on the untrained weights (training would change them).
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = {}
-        for name, nlp in systems.items():
-            saved[name] = Path(origins[name]) if origins[name] != "initialised" else Path(tmp) / name
-            if origins[name] == "initialised":
-                nlp.to_disk(saved[name])
-        cpu: Dict[str, Any] = {}
-        if memory:
-            cpu["memory"] = {}
-            for name in systems:
-                _progress(f"memory of {name} (child process)")
-                try:
-                    cpu["memory"][name] = measure_memory(saved[name], data, len(sentences), batch_size)
-                except RuntimeError as err:
-                    msg.warn(f"memory of {name} not measured: {err}")
-                    cpu["memory"][name] = None
-        cpu["inference"] = run_inference(systems, sentences, batch_size, repeats)
-        names = list(systems)
-        cpu["threads"] = {}
-        for n in _ints(thread_counts):
-            _progress(f"threads: {n}")
-            with threads(n):
-                cpu["threads"][str(n)] = alternate(
-                    names, scan_repeats, lambda s: time_inference(systems[s], scan, batch_size))
-        cpu["batch_size"] = {}
-        for size in _ints(batch_sizes):
-            _progress(f"batch size: {size}")
-            cpu["batch_size"][str(size)] = alternate(
-                names, scan_repeats, lambda s: time_inference(systems[s], scan, size))
-        if train:
-            cpu["training"] = run_training(systems, sentences, train_steps, train_batch_size,
-                                           repeats)
-        report["cpu"] = cpu
-        report["gpu"] = None
-        if gpu_id >= 0:
-            report["gpu"] = _gpu_run(saved, sentences, gpu_id, batch_size, repeats,
-                                     train_steps if train else 0, train_batch_size)
-    report["parameters"] = {DTN: dtn_parameters(systems[DTN]), NER: count_parameters(systems[NER])}
-    report["meta"]["load_average_end"] = list(os.getloadavg())
-    print_report(report)
-    if output is not None:
-        srsly.write_json(output, report)
-        msg.good(f"Saved {output}")
+        # CPU: inference first, on the untrained weights (training would change them).
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = {}
+            for name, nlp in systems.items():
+                saved[name] = Path(origins[name]) if origins[name] != "initialised" else Path(tmp) / name
+                if origins[name] == "initialised":
+                    nlp.to_disk(saved[name])
+            cpu: Dict[str, Any] = {}
+            if memory:
+                cpu["memory"] = {}
+                for name in systems:
+                    _progress(f"memory of {name} (child process)")
+                    try:
+                        cpu["memory"][name] = measure_memory(
+                            saved[name], data, len(sentences), batch_size, num_threads)
+                    except RuntimeError as err:
+                        msg.warn(f"memory of {name} not measured: {err}")
+                        cpu["memory"][name] = None
+            cpu["inference"] = run_inference(systems, sentences, batch_size, repeats)
+            names = list(systems)
+            cpu["threads"] = {}
+            for n in _ints(thread_counts):
+                _progress(f"threads: {n}")
+                with threads(n):
+                    cpu["threads"][str(n)] = alternate(
+                        names, scan_repeats, lambda s: time_inference(systems[s], scan, batch_size))
+            cpu["batch_size"] = {}
+            for size in _ints(batch_sizes):
+                _progress(f"batch size: {size}")
+                cpu["batch_size"][str(size)] = alternate(
+                    names, scan_repeats, lambda s: time_inference(systems[s], scan, size))
+            if train:
+                cpu["training"] = run_training(systems, sentences, train_steps, train_batch_size,
+                                               repeats)
+            report["cpu"] = cpu
+            report["gpu"] = None
+            if gpu_id >= 0:
+                report["gpu"] = _gpu_run(saved, sentences, gpu_id, batch_size, repeats,
+                                         train_steps if train else 0, train_batch_size)
+        report["parameters"] = {DTN: dtn_parameters(systems[DTN]), NER: count_parameters(systems[NER])}
+        report["meta"]["load_average_end"] = list(os.getloadavg())
+        print_report(report)
+        if output is not None:
+            srsly.write_json(output, report)
+            msg.good(f"Saved {output}")
 
 
 def _gpu_run(
