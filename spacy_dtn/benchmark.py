@@ -299,6 +299,15 @@ def _memory_probe(args: str) -> None:
     }))
 
 
+def _command_line() -> Optional[str]:
+    """The command as typed (``python -m spacy_dtn benchmark ...`` or ``... spacy_dtn.benchmark``)."""
+    if sys.argv[1:2] == ["benchmark"]:
+        return "python -m spacy_dtn benchmark " + shlex.join(sys.argv[2:])
+    if sys.argv[0].endswith("benchmark.py"):
+        return "python -m spacy_dtn.benchmark " + shlex.join(sys.argv[1:])
+    return None
+
+
 def machine_info() -> Dict[str, Any]:
     import numpy
     import thinc
@@ -330,8 +339,7 @@ def machine_info() -> Dict[str, Any]:
         commit, dirty = None, None
     return {
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m spacy_dtn benchmark " + shlex.join(sys.argv[2:])
-        if sys.argv[1:2] == ["benchmark"] else None,
+        "command": _command_line(),
         "git_commit": commit,
         "git_dirty": dirty,
         "python": platform.python_version(),
@@ -588,3 +596,7 @@ def print_report(report: Dict[str, Any]) -> None:
                [f"{NER} (whole pipeline)", f"{params[NER]['total']:,}", ""]],
               header=["", "with source", "source dropped"], divider=True,
               aligns=["l", "r", "r"])
+
+
+if __name__ == "__main__":  # ``python -m spacy_dtn.benchmark``: the command without the app
+    typer.run(benchmark_cli)
