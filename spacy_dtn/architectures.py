@@ -7,6 +7,7 @@ a listener works too) and, once the component knows its tasks and labels, a
 device, so the same code runs under numpy and cupy.
 """
 import io
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -17,10 +18,20 @@ from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
-from spacy.util import replace_model_node
 from thinc.types import Floats2d, Ints1d, Ragged
 
 from .nn import DTNNetwork, NetworkConfig, parse_sharing
+
+
+def _single_thread_after_fork() -> None:
+    """``nlp.pipe(n_process=N)`` forks; an OpenMP pool used before the fork hangs the child.
+
+    Each worker process is one of N anyway, so it runs PyTorch on one thread.
+    """
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
 @dataclass
@@ -68,7 +79,12 @@ def build_word_embed(
     embed.set_dim("nO", width)  # the tagger sizes its word encoder from it
     if include_static_vectors:
         static = next(node for node in embed.walk() if node.name == "static_vectors")
-        replace_model_node(embed, static, _optional_vectors(static, width))
+        optional = _optional_vectors(static, width)
+        # Not spacy.util.replace_model_node: its walk would reach the new node, which holds
+        # `static` as its layer, and replace that too (a model containing itself).
+        for node in list(embed.walk()):
+            if node is not optional and static in node.layers:
+                node.layers[node.layers.index(static)] = optional
     return embed
 
 

@@ -99,14 +99,11 @@ class DTNEntityRecognizer(TrainablePipe):
         self.vocab = vocab
         self.model = model
         self.name = name
-        self.cfg = {
-            "target": TARGET,
-            "labels": {TARGET: []},
-            "spans_key": spans_key,
-            "store_gates": store_gates,
-            "drop_source": drop_source,
-            "source_dropped": False,
-        }
+        # Settings come from the config; self.cfg holds only what training learnt.
+        self.spans_key = spans_key
+        self.store_gates = store_gates
+        self.drop_source = drop_source
+        self.cfg = {"target": TARGET, "labels": {TARGET: []}, "source_dropped": False}
         self._skipped_batches: Dict[str, int] = {}
 
     # Labels and tasks -------------------------------------------------------------------
@@ -276,13 +273,13 @@ class DTNEntityRecognizer(TrainablePipe):
         if not any(len(doc) for doc in docs):
             return DTNOutput(rows=[], lengths=[])
         return self.model.predict(
-            DTNInput(docs, self.cfg["target"], None, return_gates=self.cfg["store_gates"])
+            DTNInput(docs, self.cfg["target"], None, return_gates=self.store_gates)
         )
 
     def set_annotations(self, docs: Iterable[Doc], output: DTNOutput) -> None:
         docs = list(docs)
         labels = self.labels
-        key = self.cfg["spans_key"]
+        key = self.spans_key
         tags = self.model.ops.to_numpy(output.tags) if output.rows else None
         gates = {n: self.model.ops.to_numpy(v) for n, v in output.gates.items()}
         spans_by_doc: Dict[int, List[Span]] = {i: [] for i in range(len(docs))}
@@ -303,7 +300,7 @@ class DTNEntityRecognizer(TrainablePipe):
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
         """spaCy's NER scores (``ents_p/r/f``, ``ents_per_type``) of the target entities."""
         validate_examples(examples, "DTNEntityRecognizer.score")
-        key = self.cfg["spans_key"]
+        key = self.spans_key
         if key is None:
             return Scorer.score_spans(examples, "ents", has_annotation=None, **kwargs)
 
@@ -322,7 +319,7 @@ class DTNEntityRecognizer(TrainablePipe):
             network.drop_sources()
 
     def _after_load(self) -> None:
-        if self.cfg["drop_source"] and not self.cfg["source_dropped"]:
+        if self.drop_source and not self.cfg["source_dropped"]:
             self.drop_source_task()
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:

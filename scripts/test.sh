@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command: set up .venv on a fresh machine if needed, then run pytest.
+# torch==2.13.0 comes first: it is the CPU build; any looser spec pulls a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q torch==2.13.0
+  "$VENV/bin/pip" install -q -e ".[test,vectors,plot]"
+fi
+exec "$VENV/bin/python" -m pytest -q "$@"

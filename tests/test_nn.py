@@ -1,0 +1,183 @@
+"""The pure-PyTorch network: gate arithmetic, sharing schemes, decoding constraints."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from spacy_dtn.nn import DTNNetwork, NetworkConfig, TagSet, parse_sharing
+from spacy_dtn.nn.iobes import is_valid_iobes
+from spacy_dtn.nn.sharing import SharedComponent
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def dummy_rnn() -> nn.Module:
+    return nn.Linear(2, 2)
+
+
+def set_linear(layer: nn.Linear, weights, bias) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([weights], dtype=torch.float32))
+        layer.bias.fill_(bias)
+
+
+def test_gate_arithmetic_matches_hand_computation():
+    component = SharedComponent("dtn", dummy_rnn, "target", ["source"], 2, 1)
+    # Q, R, S and b_g1; then T, U, V and b_g2.
+    set_linear(component.gate1, [0.1, 0.2, 0.3, -0.1, 0.5], -0.2)
+    set_linear(component.gate2, [1.0, -1.0, 0.5, 0.0, -0.25], 0.1)
+    h_soft, h_hard, h_ind, a = [1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [2.0]
+    out, gates = component.combine(
+        "target", [torch.tensor([h_soft]), torch.tensor([h_hard]), torch.tensor([h_ind])],
+        torch.tensor([a]),
+    )
+    g1 = sigmoid(0.1 * 1 + 0.2 * 2 + 0.3 * 3 + (-0.1) * (-1) + 0.5 * 2 - 0.2)  # σ(2.3)
+    shared = [(1 - g1) * h + g1 * s for h, s in zip(h_hard, h_soft)]
+    g2 = sigmoid(1.0 * 0.5 - 1.0 * 0.5 + 0.5 * shared[0] + 0.0 * shared[1] - 0.25 * 2 + 0.1)
+    expected = [(1 - g2) * i + g2 * s for i, s in zip(h_ind, shared)]
+    assert gates["g1"].item() == pytest.approx(g1, abs=1e-6)
+    assert gates["g2"].item() == pytest.approx(g2, abs=1e-6)
+    assert out[0].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_source_output_is_the_sum_of_its_soft_and_the_hard_path():
+    component = SharedComponent("dtn", dummy_rnn, "target", ["source"], 2, 1)
+    out, gates = component.combine(
+        "source", [torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, -4.0]])], torch.zeros(1, 1)
+    )
+    assert out[0].tolist() == [1.5, -2.0]
+    assert gates == {}
+
+
+def test_dtn_hs_has_no_second_gate():
+    component = SharedComponent("dtn_hs", dummy_rnn, "target", ["source"], 2, 1)
+    assert not hasattr(component, "gate2") and not hasattr(component, "ind")
+    assert len(component.paths("target")) == 2
+    set_linear(component.gate1, [0.0, 0.0, 0.0, 0.0, 0.0], 0.0)  # g1 = 0.5
+    out, gates = component.combine(
+        "target", [torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 4.0]])], torch.zeros(1, 1)
+    )
+    assert set(gates) == {"g1"}
+    assert out[0].tolist() == [1.0, 2.0]
+
+
+def test_soft_penalty_is_squared_distance_between_task_parameters():
+    component = SharedComponent("S", dummy_rnn, "target", ["source"], 2, 1)
+    with torch.no_grad():
+        component.own["target"].weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        component.own["target"].bias.copy_(torch.tensor([0.0, 1.0]))
+        component.own["source"].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 4.0]]))
+        component.own["source"].bias.copy_(torch.tensor([2.0, 1.0]))
+    # (2-0)² + (3-0)² + (0-2)² = 4 + 9 + 4
+    assert component.share_penalty().item() == pytest.approx(17.0)
+    assert SharedComponent("H", dummy_rnn, "target", ["source"], 2, 1).share_penalty() is None
+    assert SharedComponent("I", dummy_rnn, "target", ["source"], 2, 1).share_penalty() is None
+
+
+def test_network_penalty_is_lambda_times_the_sum_over_soft_components():
+    net = DTNNetwork(NetworkConfig(word_width=4, sharing="SIS", share_lambda=0.5), "target",
+                     {"target": ["A"], "source": ["B"]})
+    by_hand = 0.0
+    for component in (net.char.shared, net.decoder.shared):
+        for p_t, p_s in zip(component.own["target"].parameters(),
+                            component.own["source"].parameters()):
+            by_hand += float(((p_t - p_s).detach() ** 2).sum())
+    assert net.share_penalty().item() == pytest.approx(0.5 * by_hand, rel=1e-5)
+
+
+def test_hard_shares_one_module_and_independent_separates():
+    hard = SharedComponent("H", dummy_rnn, "target", ["source"], 2, 1)
+    assert hard.paths("target")[0] is hard.paths("source")[0]
+    assert len(list(hard.parameters())) == 2  # one weight, one bias: a single set
+    ind = SharedComponent("I", dummy_rnn, "target", ["source"], 2, 1)
+    assert ind.paths("target")[0] is not ind.paths("source")[0]
+
+
+@pytest.mark.parametrize("sharing", ["dtn", "dtn_hs", "baseline", "T-B", "T-C", "SIH", "iis"])
+def test_sharing_settings_parse(sharing):
+    schemes, with_sources = parse_sharing(sharing)
+    assert len(schemes) == 3
+    assert with_sources == (sharing != "baseline")
+
+
+def test_presets_and_bad_codes():
+    assert parse_sharing("T-B")[0] == ("H", "H", "I")
+    assert parse_sharing("T-C")[0] == ("H", "I", "I")
+    with pytest.raises(ValueError, match="TTN code"):
+        parse_sharing("HXS")
+
+
+def test_transition_mask_by_hand():
+    tags = TagSet(["Chemical", "Disease"])
+    mask = tags.transition_mask()
+    ix = tags.index
+    assert mask[tags.start, ix["B-Chemical"]] and mask[tags.start, ix["S-Disease"]]
+    assert not mask[tags.start, ix["I-Chemical"]] and not mask[tags.start, ix["E-Disease"]]
+    assert mask[ix["B-Chemical"], ix["I-Chemical"]] and mask[ix["I-Chemical"], ix["E-Chemical"]]
+    assert not mask[ix["B-Chemical"], ix["E-Disease"]] and not mask[ix["B-Chemical"], ix["O"]]
+    assert mask[ix["E-Chemical"], ix["O"]] and not mask[ix["E-Chemical"], ix["I-Chemical"]]
+    assert tags.end_mask().tolist() == [t == "O" or t[0] in "ES" for t in tags.tags]
+
+
+def random_batch(word_width: int, lengths, n_words: int = 7, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    n_rows, n_steps = len(lengths), max(lengths)
+    char_lengths = torch.randint(1, 6, (n_words,), generator=gen)
+    char_ids = torch.zeros(n_words, 5, dtype=torch.long)
+    for i, n in enumerate(char_lengths.tolist()):
+        char_ids[i, :n] = torch.randint(1, 50, (n,), generator=gen)
+    token_index = torch.randint(0, n_words, (n_rows, n_steps), generator=gen)
+    for row, n in enumerate(lengths):
+        token_index[row, n:] = n_words
+    words = torch.randn(n_rows, n_steps, word_width, generator=gen)
+    return words, char_ids, char_lengths, token_index, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("sharing", ["dtn", "dtn_hs", "HIS", "baseline"])
+def test_greedy_decoding_is_valid_and_matches_the_teacher_forced_decoder(sharing):
+    torch.manual_seed(1)
+    labels = {"target": ["A", "B", "C"], "source": ["B"]}
+    net = DTNNetwork(NetworkConfig(word_width=6, sharing=sharing), "target", labels).eval()
+    with torch.no_grad():  # sharpen the output layer so that constraints matter
+        net.decoder.output["target"].weight.mul_(20)
+    lengths = [7, 1, 4, 7, 2]
+    batch = random_batch(6, lengths)
+    with torch.no_grad():
+        tags, _ = net(*batch, task="target")
+        gold = tags.clone()
+        for row, n in enumerate(lengths):
+            gold[row, n:] = -1
+        logits, _ = net(*batch, task="target", gold=gold)
+    tagset = net.tagsets["target"]
+    allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
+    for row, n in enumerate(lengths):
+        seq = [tagset.tags[i] for i in tags[row, :n].tolist()]
+        assert is_valid_iobes(seq), seq
+        # The explicit LSTM cell of greedy decoding equals nn.LSTM under teacher forcing.
+        prev = tagset.start
+        for t in range(n):
+            mask = allowed[prev] & (end_ok if t == n - 1 else torch.ones_like(end_ok))
+            best = logits[row, t].masked_fill(~mask, float("-inf")).argmax().item()
+            assert best == tags[row, t].item()
+            prev = best
+
+
+def test_dropping_sources_keeps_target_predictions_and_removes_parameters():
+    torch.manual_seed(0)
+    net = DTNNetwork(NetworkConfig(word_width=6), "target",
+                     {"target": ["A", "B"], "source": ["C"]}).eval()
+    batch = random_batch(6, [5, 3, 1])
+    with torch.no_grad():
+        before, gates_before = net(*batch, task="target", return_gates=True)
+    n_before = sum(p.numel() for p in net.parameters())
+    net.drop_sources()
+    assert not any(".source" in name for name, _ in net.named_parameters())
+    with torch.no_grad():
+        after, gates_after = net(*batch, task="target", return_gates=True)
+    assert torch.equal(before, after)
+    assert all(torch.equal(gates_before[k], gates_after[k]) for k in gates_before)
+    assert sum(p.numel() for p in net.parameters()) < n_before
+    assert set(gates_after) == {f"{c}_{g}" for c in ("char", "word", "decoder") for g in ("g1", "g2")}
