@@ -83,10 +83,8 @@ def read_sentences(path: Path, n_docs: int = 0) -> List[Sentence]:
         docs, _ = convert_iob(path, vocab=vocab)
     out = []
     for doc in islice(docs, n_docs or None):
-        tags = [t.ent_iob_ + ("-" + t.ent_type_ if t.ent_type_ else "") for t in doc]
-        tags = [tag if tag in ("", "O") or "-" in tag else "O" for tag in tags]
-        out.append(([t.text for t in doc], [bool(t.whitespace_) for t in doc],
-                     [tag or "O" for tag in tags]))
+        tags = [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ in ("B", "I") else "O" for t in doc]
+        out.append(([t.text for t in doc], [bool(t.whitespace_) for t in doc], tags))
     if not out:
         raise ValueError(f"no docs in {path}")
     return out
@@ -98,6 +96,7 @@ def make_docs(nlp: Language, sentences: Sequence[Sentence]) -> List[Doc]:
 
 
 def make_examples(nlp: Language, sentences: Sequence[Sentence], task: Optional[str] = None):
+    """Training examples in this pipeline's vocab; the gold doc marked with ``task`` if given."""
     examples = []
     for words, spaces, tags in sentences:
         gold = Doc(nlp.vocab, words=words, spaces=spaces, ents=tags)
@@ -428,6 +427,11 @@ def benchmark_cli(
         for path in [data, *model] + ([vectors] if vectors else []):
             if not path.exists():
                 msg.fail(f"not found: {path}", exits=1)
+        if gpu_id >= 0:  # fail now, not after the CPU half of the benchmark
+            from thinc.util import has_cupy_gpu, has_torch_cuda_gpu
+
+            if not (has_cupy_gpu and has_torch_cuda_gpu):
+                msg.fail(f"--gpu-id {gpu_id}: no GPU usable by both cupy and torch here", exits=1)
         fix_random_seed(seed)
         _progress(f"reading {data}")
         sentences = read_sentences(data, n_docs)
