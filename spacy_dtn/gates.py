@@ -1,0 +1,246 @@
+"""``python -m spacy_dtn gates MODEL DATA``: what the DTN's gates chose (paper Table 4, Figure 4).
+
+A DTN learns, per token and component, how much to share with the source: g1 near 0 favours
+hard sharing and near 1 soft sharing (eq. 1-2); g2 near 1 favours the shared representation
+over the independent one (eq. 3-4). The paper reads these values two ways, and so does this
+command:
+
+* Table 4: the average g1 (and g2) per component over the tokens inside gold entities of each
+  type, over ``O`` tokens, and over all tokens (:func:`gate_statistics`, pure);
+* Figure 4: the gate values of one sentence, token by token, with gold and predicted tags, as
+  a PNG (matplotlib, Agg backend) and as a standalone HTML table for the browser.
+
+The model runs with ``store_gates`` on over docs built from the gold words, so the gates are
+aligned with the gold tags token by token. Models without gates (TTN codes, the baseline) are
+refused: they have nothing to show.
+"""
+import html
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import srsly
+import typer
+from wasabi import msg
+
+from .component import GATES_EXTENSION
+
+COMPONENTS = ("char", "word", "decoder")
+GATES = ("g1", "g2")
+OUTSIDE = "O"
+OVERALL = "Overall"
+
+
+class GatesError(Exception):
+    """A problem with the command's input: one line, exit code 1."""
+
+
+def gate_names(gates: Dict[str, Sequence[float]]) -> List[str]:
+    """The gate keys present, in the order char/word/decoder × g1/g2 (g2 absent for dtn_hs)."""
+    return [f"{c}_{g}" for c in COMPONENTS for g in GATES if f"{c}_{g}" in gates]
+
+
+def token_types(doc) -> List[str]:
+    """The gold entity type of each token (``O`` outside entities), read from ``doc.ents``."""
+    types = [OUTSIDE] * len(doc)
+    for ent in doc.ents:
+        for i in range(ent.start, ent.end):
+            types[i] = ent.label_
+    return types
+
+
+def gate_statistics(
+    gates_per_doc: Sequence[Dict[str, Sequence[float]]], types_per_doc: Sequence[Sequence[str]]
+) -> Dict[str, Dict[str, Any]]:
+    """Average of every gate per gold entity type, over ``O`` tokens and over all tokens.
+
+    Each token counts once (a token-level mean, as the paper's "averaged across all tokens").
+    RETURNS: ``{row: {"n_tokens": int, "char_g1": mean, ...}}`` with rows the entity types
+        (sorted), then ``O``, then ``Overall``.
+    """
+    sums: Dict[str, Dict[str, float]] = {}
+    counts: Dict[str, int] = {}
+    names: List[str] = []
+    for gates, types in zip(gates_per_doc, types_per_doc):
+        names = names or gate_names(gates)
+        for name in gate_names(gates):
+            if len(gates[name]) != len(types):
+                raise ValueError(f"{name}: {len(gates[name])} values for {len(types)} tokens")
+        for i, label in enumerate(types):
+            for row in (label, OVERALL):
+                counts[row] = counts.get(row, 0) + 1
+                row_sums = sums.setdefault(row, {})
+                for name in names:
+                    row_sums[name] = row_sums.get(name, 0.0) + float(gates[name][i])
+    order = sorted(r for r in counts if r not in (OUTSIDE, OVERALL))
+    order += [r for r in (OUTSIDE, OVERALL) if r in counts]
+    return {
+        row: {"n_tokens": counts[row], **{n: sums[row][n] / counts[row] for n in names}}
+        for row in order
+    }
+
+
+def format_statistics(stats: Dict[str, Dict[str, Any]]) -> str:
+    """Markdown table in the layout of the paper's Table 4 (rows: types; columns: gates)."""
+    names = [n for n in next(iter(stats.values()), {}) if n != "n_tokens"]
+    header = ["Tokens", "n"] + [n.replace("_", " ") for n in names]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for row, values in stats.items():
+        cells = [row, str(values["n_tokens"])] + [f"{values[n]:.2f}" for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ one sentence (Figure 4)
+
+
+def tags_of(doc) -> List[str]:
+    """IOBES tags of ``doc.ents`` (the evaluation's conversion)."""
+    from .evaluate import to_iobes
+
+    return to_iobes(doc)
+
+
+def plot_sentence(
+    path: Path, words: Sequence[str], gates: Dict[str, Sequence[float]],
+    gold: Sequence[str], pred: Sequence[str],
+) -> None:
+    """PNG: one row per gate, one column per token, darker = higher; words and tags below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = gate_names(gates)
+    values = [[float(v) for v in gates[n]] for n in names]
+    width = max(6.0, 0.75 * len(words) + 2.0)
+    fig, ax = plt.subplots(figsize=(width, 0.5 * len(names) + 2.2))
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for r, row in enumerate(values):
+        for c, value in enumerate(row):
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.6 else "black")
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names])
+    labels = [f"{w}\n{g}\n{p}" for w, g, p in zip(words, gold, pred)]
+    ax.set_xticks(range(len(words)), labels, fontsize=8)
+    ax.tick_params(axis="x", length=0)
+    ax.set_xlabel("word / gold tag / predicted tag")
+    fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def sentence_html(
+    words: Sequence[str], gates: Dict[str, Sequence[float]],
+    gold: Sequence[str], pred: Sequence[str], title: str = "DTN gates",
+) -> str:
+    """A standalone HTML page: the same grid as the PNG, background = value, text escaped."""
+    esc = html.escape
+
+    def cell(value: float) -> str:
+        alpha = min(max(value, 0.0), 1.0)
+        fg = "#fff" if alpha > 0.6 else "#000"
+        return (f'<td style="background: rgba(31, 119, 180, {alpha:.3f}); color: {fg}">'
+                f"{value:.2f}</td>")
+
+    rows = ["<tr><th>word</th>" + "".join(f"<th>{esc(w)}</th>" for w in words) + "</tr>"]
+    rows.append("<tr><th>gold</th>" + "".join(f"<td>{esc(t)}</td>" for t in gold) + "</tr>")
+    rows.append("<tr><th>predicted</th>" + "".join(f"<td>{esc(t)}</td>" for t in pred) + "</tr>")
+    for name in gate_names(gates):
+        rows.append(f"<tr><th>{esc(name.replace('_', ' '))}</th>"
+                    + "".join(cell(float(v)) for v in gates[name]) + "</tr>")
+    style = ("table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:center}")
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{esc(title)}</title>'
+            f"<style>{style}</style></head><body><h1>{esc(title)}</h1>"
+            "<p>g1: low = hard sharing, high = soft sharing; g2: low = independent, "
+            "high = shared.</p>\n<table>\n" + "\n".join(rows) + "\n</table></body></html>\n")
+
+
+# ------------------------------------------------------------------ the command
+
+
+def load_gated(model: Path):
+    """The pipeline with ``store_gates`` on; GatesError when it has no DTN gates."""
+    import spacy
+
+    if not model.exists():
+        raise GatesError(f"model not found: {model}")
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ValueError) as err:
+        raise GatesError(f"can't load a pipeline from {model}: {err}".splitlines()[0]) from None
+    if "dtn_ner" not in nlp.pipe_names:
+        raise GatesError(f"{model}: no dtn_ner component in the pipeline {nlp.pipe_names}")
+    pipe = nlp.get_pipe("dtn_ner")
+    sharing = pipe.network.config.sharing
+    if sharing not in ("dtn", "dtn_hs"):
+        raise GatesError(f"{model}: sharing {sharing!r} has no gates (only dtn and dtn_hs do)")
+    pipe.store_gates = True
+    return nlp
+
+
+def run_gates(nlp, gold_docs: List[Any], spans_key: Optional[str] = None):
+    """Predicted docs (from the gold words) with gates; checks every doc got them."""
+    from spacy.tokens import Doc
+
+    docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
+            for g in gold_docs]
+    preds = list(nlp.pipe(docs, batch_size=256))
+    for i, doc in enumerate(preds):
+        if len(doc) and not doc._.get(GATES_EXTENSION):
+            raise GatesError(f"doc {i}: the model wrote no gate values")
+    if spans_key is not None:
+        from .evaluate import _with_predicted_ents
+
+        preds = [_with_predicted_ents(doc, spans_key, i) for i, doc in enumerate(preds)]
+    return preds
+
+
+def gates_cli(
+    # fmt: off
+    model: Path = typer.Argument(..., help="A trained pipeline with a dtn_ner of sharing dtn or dtn_hs"),
+    data: Path = typer.Argument(..., help="DocBin with gold entities (e.g. the target test set)"),
+    output_dir: Path = typer.Option(..., "--output-dir", help="gates.json, gates.md, sentence PNG and HTML go here"),
+    sentence: int = typer.Option(0, "--sentence", help="Index of the doc shown in the picture"),
+    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Read predictions from doc.spans[KEY] (a dtn_ner with spans_key)"),
+    # fmt: on
+) -> None:
+    """Average gate values per gold entity type (paper Table 4) and one sentence's gates."""
+    from spacy.tokens import DocBin
+
+    try:
+        if not data.is_file():
+            raise GatesError(f"data not found: {data}")
+        nlp = load_gated(model)
+        gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+        if not 0 <= sentence < len(gold_docs):
+            raise GatesError(f"--sentence {sentence}: {data} holds {len(gold_docs)} docs")
+        preds = run_gates(nlp, gold_docs, spans_key)
+    except GatesError as err:
+        msg.fail(str(err))
+        raise typer.Exit(1)
+    stats = gate_statistics([d._.get(GATES_EXTENSION) or {} for d in preds],
+                            [token_types(g) for g in gold_docs])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = format_statistics(stats)
+    gold, pred = gold_docs[sentence], preds[sentence]
+    words = [t.text for t in gold]
+    gates = pred._.get(GATES_EXTENSION) or {}
+    sharing = nlp.get_pipe("dtn_ner").network.config.sharing
+    srsly.write_json(output_dir / "gates.json", {
+        "model": str(model), "data": str(data), "sharing": sharing, "statistics": stats,
+        "sentence": {"index": sentence, "words": words, "gold": tags_of(gold),
+                     "predicted": tags_of(pred), "gates": gates},
+    })
+    header = (f"# DTN gate averages (paper Table 4)\n\nModel `{model}` (sharing `{sharing}`), "
+              f"data `{data}`: {len(gold_docs)} docs. Mean gate value over the tokens of each "
+              "gold entity type, over O tokens and over all tokens. g1: low = hard sharing, "
+              "high = soft; g2: low = independent, high = shared.\n\n")
+    (output_dir / "gates.md").write_text(header + table + "\n", encoding="utf8")
+    png, page = output_dir / f"sentence-{sentence}.png", output_dir / f"sentence-{sentence}.html"
+    plot_sentence(png, words, gates, tags_of(gold), tags_of(pred))
+    page.write_text(sentence_html(words, gates, tags_of(gold), tags_of(pred),
+                                  title=f"DTN gates, doc {sentence} of {data.name}"), encoding="utf8")
+    print(table)
+    msg.good(f"Wrote gates.json, gates.md, {png.name} and {page.name} to {output_dir}")
