@@ -4,6 +4,8 @@ import typer
 from .benchmark import benchmark_cli
 from .convert.cli import convert_cli, subsample_cli
 from .evaluate import evaluate_cli
+from .gates import gates_cli
+from .grid import grid_cli
 
 app = typer.Typer(
     name="spacy_dtn",
@@ -16,6 +18,8 @@ app.command("convert")(convert_cli)
 app.command("subsample")(subsample_cli)
 app.command("evaluate")(evaluate_cli)
 app.command("benchmark")(benchmark_cli)
+app.command("grid")(grid_cli)
+app.command("gates")(gates_cli)
 
 
 def main() -> None:
