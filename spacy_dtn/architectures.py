@@ -134,8 +134,13 @@ def build_dtn_tagger(
     n_char_buckets: int = 2048,
     max_word_chars: int = 32,
     mixed_precision: bool = False,
+    word_width: Optional[int] = None,
 ) -> Model[DTNInput, DTNOutput]:
-    """The DTN tagger; the PyTorch network is built by :func:`set_tasks` (from the component)."""
+    """The DTN tagger; the PyTorch network is built by :func:`set_tasks` (from the component).
+
+    word_width: width of the tok2vec output; by default its ``nO``. Set it for a tok2vec that
+    learns its width only from data, e.g. a ``TransformerListener`` (the hidden size).
+    """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
         word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
@@ -152,6 +157,7 @@ def build_dtn_tagger(
             "network_config": config.to_dict(),
             "max_word_chars": max_word_chars,
             "mixed_precision": mixed_precision,
+            "word_width": word_width,
             "tasks": None,
         },
     )
@@ -160,7 +166,14 @@ def build_dtn_tagger(
 def set_tasks(model: Model, target: str, labels: Dict[str, Sequence[str]]) -> DTNNetwork:
     """Build a fresh network for these tasks and labels (replacing any earlier one)."""
     config = NetworkConfig(**model.attrs["network_config"])
-    config.word_width = model.get_ref("tok2vec").get_dim("nO")
+    tok2vec = model.get_ref("tok2vec")
+    width = model.attrs["word_width"] or tok2vec.maybe_get_dim("nO")
+    if not width:
+        raise ValueError(
+            f"Cannot tell the width of the tok2vec layer {tok2vec.name!r}: set "
+            "'word_width' in the dtn_ner model config (the tok2vec's output width)."
+        )
+    config.word_width = width
     network = DTNNetwork(config, target, labels)
     mixed_precision = model.attrs["mixed_precision"]
     shim = _DTNShim(
