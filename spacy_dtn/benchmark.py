@@ -415,6 +415,7 @@ def benchmark_cli(
     vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors (a pipeline or `spacy init vectors` dir) for initialised systems; none by default"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="Also benchmark on this GPU (-1: CPU only)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every figure and the metadata as JSON"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the figures as Markdown tables"),
     seed: int = typer.Option(0, "--seed", help="Random seed for initialisation"),
     num_threads: int = typer.Option(0, "--num-threads", help="Threads for everything but the thread scan (0: the libraries' defaults)"),
 ) -> None:
@@ -516,6 +517,9 @@ def benchmark_cli(
         if output is not None:
             srsly.write_json(output, report)
             msg.good(f"Saved {output}")
+        if markdown is not None:
+            markdown.write_text(to_markdown(report), encoding="utf-8")
+            msg.good(f"Saved {markdown}")
 
 
 def _gpu_run(
@@ -551,6 +555,66 @@ def _gpu_run(
 
 def _fmt(value: Optional[float], digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def to_markdown(report: Dict[str, Any]) -> str:
+    """The figures as Markdown tables, for BENCHMARKS.md (so nothing there is typed by hand)."""
+    settings, meta = report["settings"], report["meta"]
+    load = f"{meta['load_average_start'][0]:.1f} at the start, {meta['load_average_end'][0]:.1f} at the end"
+    lines = [
+        f"`{meta.get('command')}`",
+        "",
+        f"Data: `{settings['data']}`, {settings['n_docs']:,} docs, {settings['n_words']:,} words; "
+        f"vectors: {settings['vectors'] or 'none'}. Machine: {meta['cpu']}, {meta['cpu_count']} "
+        f"cores, load average (1 min) {load}; torch {meta['torch']}, spaCy {meta['spacy']}, "
+        f"torch threads {meta['torch_threads']}; git {str(meta['git_commit'])[:7]}"
+        f"{' (with uncommitted changes)' if meta.get('git_dirty') else ''}; {meta['date_utc']}.",
+    ]
+    for device in ("cpu", "gpu"):
+        section = report.get(device)
+        if not section:
+            continue
+        inf, mem = section["inference"], section.get("memory") or {}
+        lines += ["", f"{device.upper()} inference, batch {settings['batch_size']}, "
+                      f"{settings['repeats']} alternating repeats:", "",
+                  "| system | words/s median | min | max | ratio to ner | peak memory |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for name in (DTN, NER):
+            m = mem.get(name) or {}
+            if device == "cpu":
+                peak = (f"RSS +{m['rss_peak_delta_mib']:.0f} MiB, Python {m['python_peak_mib']:.0f} MiB"
+                        if m else "-")
+            else:
+                peak = f"CUDA +{m['cuda_peak_delta_mib']:.0f} MiB" if m else "-"
+            lines.append(f"| {name} | {inf[name]['median']:,.0f} | {inf[name]['min']:,.0f} | "
+                         f"{inf[name]['max']:,.0f} | {inf[name]['median'] / inf[NER]['median']:.2f} "
+                         f"| {peak} |")
+        for key, title in (("threads", "threads"), ("batch_size", "batch size")):
+            if section.get(key):
+                lines += ["", f"{device.upper()} inference by {title} ({settings['scan_docs']:,} "
+                              f"docs, {settings['scan_words']:,} words, {settings['scan_repeats']} "
+                              "repeats; words/s median [min-max]):", "",
+                          f"| {title} | {DTN} | {NER} | ratio |", "|---:|---:|---:|---:|"]
+                for k, v in section[key].items():
+                    cells = [f"{v[n]['median']:,.0f} [{v[n]['min']:,.0f}-{v[n]['max']:,.0f}]"
+                             for n in (DTN, NER)]
+                    lines.append(f"| {k} | {cells[0]} | {cells[1]} | {v['ratio']:.2f} |")
+        if section.get("training"):
+            t = section["training"]
+            lines += ["", f"{device.upper()} training, {settings['train_steps']} steps of "
+                          f"{settings['train_batch_size']} sentences, {settings['repeats']} "
+                          "repeats (sentences/s):", "",
+                      "| system | median | min | max | ratio to ner |", "|---|---:|---:|---:|---:|"]
+            for name in (DTN, NER):
+                lines.append(f"| {name} | {t[name]['median']:,.1f} | {t[name]['min']:,.1f} | "
+                             f"{t[name]['max']:,.1f} | {t[name]['median'] / t[NER]['median']:.2f} |")
+    p = report["parameters"]
+    before, after = p[DTN]["before_drop"], p[DTN]["after_drop"]
+    lines += ["", "Parameters:", "", "| | with source task | source dropped |", "|---|---:|---:|",
+              f"| {DTN}, torch network | {before['network']:,} | {after['network']:,} |",
+              f"| {DTN}, whole pipeline (with tok2vec) | {before['total']:,} | {after['total']:,} |",
+              f"| {NER}, whole pipeline (tok2vec + ner) | {p[NER]['total']:,} | |"]
+    return "\n".join(lines) + "\n"
 
 
 def print_report(report: Dict[str, Any]) -> None:

@@ -21,18 +21,19 @@ app.command("benchmark")(benchmark_cli)
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    output = tmp_path_factory.mktemp("benchmark") / "bench.json"
+    folder = tmp_path_factory.mktemp("benchmark")
+    output = folder / "bench.json"
     args = [
         "--data", str(corpus_path("bc5cdr", "test.tsv")),
         "--source", str(corpus_path("ncbi-disease", "train.tsv")),
         "--n-docs", "20", "--n-source", "20", "--repeats", "1",
         "--batch-sizes", "1,8", "--threads", "", "--scan-repeats", "1",
         "--train-steps", "2", "--train-batch-size", "4", "--num-threads", "1",
-        "--output", str(output),
+        "--output", str(output), "--markdown", str(folder / "bench.md"),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return json.loads(output.read_text()), result.output
+    return json.loads(output.read_text()), result.output, (folder / "bench.md").read_text()
 
 
 def _positive_summary(summary):
@@ -42,7 +43,7 @@ def _positive_summary(summary):
 
 
 def test_keys_and_metadata(report):
-    data, _ = report
+    data = report[0]
     assert set(data) >= {"meta", "settings", "systems", "cpu", "gpu", "parameters"}
     for key in ("torch", "spacy", "cpu", "torch_threads", "load_average_start",
                 "load_average_end", "git_commit"):
@@ -58,7 +59,7 @@ def test_keys_and_metadata(report):
 
 
 def test_inference_and_ratio(report):
-    data, output = report
+    data, output, markdown = report
     inference = data["cpu"]["inference"]
     for name in (DTN, NER):
         _positive_summary(inference[name])
@@ -66,11 +67,13 @@ def test_inference_and_ratio(report):
     assert inference["ratio"] == pytest.approx(
         inference[DTN]["median"] / inference[NER]["median"])
     assert "ratio" in output and "words/s" in output
+    # The Markdown for BENCHMARKS.md carries the same figures.
+    assert f"| {DTN} | {inference[DTN]['median']:,.0f} |" in markdown
+    assert f"{inference['ratio']:.2f}" in markdown
 
 
 def test_scans_training_memory(report):
-    data, _ = report
-    cpu = data["cpu"]
+    cpu = report[0]["cpu"]
     assert cpu["threads"] == {}
     assert set(cpu["batch_size"]) == {"1", "8"}
     for point in cpu["batch_size"].values():
