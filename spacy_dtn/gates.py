@@ -23,6 +23,7 @@ import typer
 from wasabi import msg
 
 from .component import GATES_EXTENSION
+from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
 
 COMPONENTS = ("char", "word", "decoder")
 GATES = ("g1", "g2")
@@ -218,7 +219,7 @@ def gates_cli(
             raise GatesError(f"--sentence {sentence}: {data} holds {len(gold_docs)} docs")
         preds = run_gates(nlp, gold_docs, spans_key)
     except GatesError as err:
-        msg.fail(str(err))
+        fail(str(err))
         raise typer.Exit(1)
     stats = gate_statistics([d._.get(GATES_EXTENSION) or {} for d in preds],
                             [token_types(g) for g in gold_docs])

@@ -18,7 +18,6 @@ Layout of ``--output-dir``::
 A run whose ``model-best`` and ``done.json`` exist is not trained again (resume after a crash
 or add settings later); its test scores are recomputed, which is cheap next to training.
 """
-import json
 import math
 import shlex
 import statistics
@@ -31,10 +30,12 @@ import srsly
 import typer
 from wasabi import msg
 
+from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
 from .nn.schemes import SHARING_CHOICES, TTN_CODES
 
 NER_RUN = "ner"  # the run folder / results key of spaCy's own ``ner`` on the target alone
 DONE_FILE = "done.json"
+SCORES_FILE = "test_scores.json"
 STD_KIND = "sample"  # the ± of the TTN average: sample standard deviation (n - 1)
 ALL_SETTINGS = list(TTN_CODES) + ["dtn", "dtn_hs", "baseline"]
 
@@ -149,7 +150,8 @@ def format_protocol(protocol: Dict[str, Any]) -> str:
     """The header of table.md: everything needed to rerun it and to judge it."""
     lines = ["Protocol (every run the same):", ""]
     for key in ("target", "source", "dev", "test", "fraction", "seed", "max_steps",
-                "eval_frequency", "patience", "vectors", "config", "ner_config"):
+                "eval_frequency", "patience", "vectors", "config", "ner_config",
+                "torch_threads"):
         lines.append(f"* {key}: `{protocol.get(key)}`")
     lines += [
         "* early stopping: best target-dev `ents_f` checkpoint (`model-best`) of spaCy's "
@@ -281,6 +283,23 @@ def evaluate_model(model_path: Path, gold_docs: List[Any], batch_size: int = 256
     return scores
 
 
+def cached_scores(run_dir: Path, test: str, trained: bool, compute: Callable[[], Dict[str, Any]]):
+    """The run's test scores, computed once per trained model and test file.
+
+    Scoring a model on a full test set costs about a minute on CPU; a resumed grid (or two grid
+    processes sharing one output folder, each with its own settings) reuses what is kept in
+    ``test_scores.json`` unless the model was just (re)trained or the test file differs.
+    """
+    path = run_dir / SCORES_FILE
+    if not trained and path.exists():
+        kept = srsly.read_json(path)
+        if kept.get("test") == str(test):
+            return kept["scores"]
+    scores = compute()
+    srsly.write_json(path, {"test": str(test), "scores": scores})
+    return scores
+
+
 def run_grid(
     settings: Sequence[str],
     output_dir: Path,
@@ -314,7 +333,8 @@ def run_grid(
         if not trained:
             msg.info(f"{name}: done before ({run_dir / DONE_FILE}), not trained again")
         info = srsly.read_json(run_dir / DONE_FILE)
-        results[name] = evaluate_fn(run_dir / "model-best", gold_docs)
+        results[name] = cached_scores(run_dir, options["test"], trained,
+                                      lambda: evaluate_fn(run_dir / "model-best", gold_docs))
         train_info[name] = {"train_seconds": info.get("train_seconds"), "resumed": not trained}
         msg.good(f"{name}: test F1 {_pct(f1_of(results[name]))} ({k}/{len(jobs)} runs)")
     protocol = dict(options, config=str(config), ner_config=str(ner_config) if ner_config else None,
@@ -356,21 +376,29 @@ def grid_cli(
     ner_config: Path = typer.Option(Path("configs/ner_efficiency.cfg"), "--ner-config", help="spaCy ner config (target alone)"),
     no_ner: bool = typer.Option(False, "--no-ner", help="Leave out the spaCy ner row"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
+    torch_threads: int = typer.Option(1, "--torch-threads", help="CPU threads of PyTorch (0: PyTorch's default)"),
     # fmt: on
 ) -> None:
     """Train and score sharing settings under one budget; write the paper's Table 1."""
     options = dict(target=str(target), source=str(source), dev=str(dev), test=str(test),
                    max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
                    fraction=fraction, seed=seed, vectors=str(vectors) if vectors else None,
+                   torch_threads=torch_threads,
                    command="python -m spacy_dtn grid " + shlex.join(sys.argv[2:] if
                    len(sys.argv) > 1 and sys.argv[1] == "grid" else sys.argv[1:]))
+    if torch_threads > 0:
+        # The DTN's LSTMs are small and sequential: on a shared 2-core machine 2 PyTorch
+        # threads made an update 10-50x slower than 1 (measured: 1.4 s vs 14-67 s, 960 words).
+        import torch
+
+        torch.set_num_threads(torch_threads)
     try:
         settings = parse_settings(sharing)
         output_dir.mkdir(parents=True, exist_ok=True)
         out = run_grid(settings, output_dir, options, config, None if no_ner else ner_config,
                        use_gpu=gpu_id)
     except GridError as err:
-        msg.fail(str(err))
+        fail(str(err))
         raise typer.Exit(1)
     print(format_table(out["table"]))
     msg.good(f"Wrote {output_dir / 'results.json'} and {output_dir / 'table.md'}")

@@ -163,7 +163,11 @@ def test_resume_skips_finished_runs(tmp_path, monkeypatch):
     saved = json.loads((out_dir / "results.json").read_text())
     assert set(saved["results"]) == {"dtn", "IIS", "HHI", "ner"}
     table = (out_dir / "table.md").read_text()
-    assert "Command: `test`" in table and "| DTN |" in table and "± 0.00" in table
+    assert "Command: `test`" in table and "| DTN |" in table
+    # Test scores of runs not trained again are read back from test_scores.json.
+    assert saved["results"]["dtn"]["micro"]["f1"] == 0.5
+    assert saved["results"]["HHI"]["micro"]["f1"] == 0.45
+    assert "| Avg. (2 TTN) | 50.00 | 50.00 | 42.50 ± 3.54 |" in table
     # A folder without done.json (a crashed run) is trained again.
     (out_dir / "runs" / "IIS" / "done.json").unlink()
     run_grid(["IIS"], out_dir, options, config, None, train_fn=lambda *a: None,
