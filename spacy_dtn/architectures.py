@@ -48,8 +48,9 @@ class DTNInput:
 class DTNOutput:
     """What the tagger returns for the non-empty docs of a batch (``rows`` index ``docs``).
 
-    Training: ``scores`` (B, T, n_tags) teacher-forced logits and ``penalty`` (float).
-    Prediction: ``tags`` (B, T) tag ids and ``gates`` ({"word_g1": (B, T), ...}).
+    Arrays are flat: the tokens of ``docs[rows[0]]``, then of ``docs[rows[1]]``, ...
+    Training: ``scores`` (N, n_tags) teacher-forced logits and ``penalty`` (float).
+    Prediction: ``tags`` (N,) tag ids and ``gates`` ({"word_g1": (N,), ...}).
     """
 
     rows: List[int]
@@ -244,7 +245,7 @@ def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Call
 
     def backprop(d_scores) -> List[Doc]:
         d_words = backprop_wrapper(d_scores)
-        d_kept = model.ops.unpad(d_words, lengths)
+        d_kept = model.ops.unflatten(d_words, lengths)
         d_tokvecs = [model.ops.alloc2f(*vec.shape) for vec in tokvecs]
         for i, d in zip(rows, d_kept):
             d_tokvecs[i] = d
@@ -255,18 +256,18 @@ def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Call
 
 @dataclass
 class _Batch:
-    words: Any  # (B, T, W) xp floats
+    words: Any  # (N, W) xp floats, flat
     char_ids: Any  # (U, L) xp ints
     char_lengths: numpy.ndarray  # (U,)
-    token_index: Any  # (B, T) xp ints
+    token_index: Any  # (N,) xp ints
     lengths: numpy.ndarray  # (B,)
     task: str
-    gold: Any  # (B, T) xp ints or None
+    gold: Any  # (N,) xp ints or None
     return_gates: bool
 
 
 def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> _Batch:
-    """Pad the word vectors and encode each distinct word's characters once per batch."""
+    """Flatten the word vectors and encode each distinct word's characters once per batch."""
     ops = model.ops
     docs = [X.docs[i] for i in rows]
     orths = numpy.concatenate([doc.to_array(ORTH) for doc in docs])
@@ -279,22 +280,15 @@ def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> _Batch:
     char_ids = numpy.zeros((len(unique), int(char_lengths.max())), dtype="int64")
     for i, codes in enumerate(char_codes):
         char_ids[i, : len(codes)] = codes % (buckets - 1) + 1
-    length_array = numpy.array(lengths, dtype="int64")
-    n_steps = int(length_array.max())
-    present = numpy.arange(n_steps)[None, :] < length_array[:, None]
-    token_index = numpy.full((len(docs), n_steps), len(unique), dtype="int64")
-    token_index[present] = inverse.reshape(-1)
     gold = None
     if X.gold is not None:
-        gold = numpy.full((len(docs), n_steps), -1, dtype="int64")
-        gold[present] = numpy.concatenate([ops.to_numpy(X.gold[i]) for i in rows])
-        gold = ops.asarray(gold)
+        gold = ops.asarray(numpy.concatenate([ops.to_numpy(X.gold[i]) for i in rows]))
     return _Batch(
-        words=ops.pad(tokvecs),
+        words=ops.flatten(tokvecs),
         char_ids=ops.asarray(char_ids),
         char_lengths=char_lengths,
-        token_index=ops.asarray(token_index),
-        lengths=length_array,
+        token_index=ops.asarray(inverse.reshape(-1).astype("int64")),
+        lengths=numpy.array(lengths, dtype="int64"),
         task=X.task,
         gold=gold,
         return_gates=X.return_gates,

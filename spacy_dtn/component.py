@@ -249,21 +249,15 @@ class DTNEntityRecognizer(TrainablePipe):
     def get_loss(self, output: DTNOutput, gold: List[numpy.ndarray]):
         """Token cross-entropy of the teacher-forced scores, averaged over known tokens."""
         ops = self.model.ops
-        xp = ops.xp
-        scores = output.scores
-        n_rows, n_steps = scores.shape[0], scores.shape[1]
-        gold_ids = numpy.full((n_rows, n_steps), -1, dtype="int64")
-        for row, doc_index in enumerate(output.rows):
-            gold_ids[row, : len(gold[doc_index])] = gold[doc_index]
-        known = gold_ids >= 0
-        n_known = max(int(known.sum()), 1)
-        rows, steps = numpy.nonzero(known)
-        labels = gold_ids[rows, steps]
-        rows, steps, labels = ops.asarray(rows), ops.asarray(steps), ops.asarray(labels)
-        probs = ops.softmax(scores, axis=-1)
-        loss = float(-xp.log(probs[rows, steps, labels] + 1e-12).sum()) / n_known
-        d_scores = probs * ops.asarray(known[..., None].astype(probs.dtype))
-        d_scores[rows, steps, labels] -= 1.0
+        gold_ids = numpy.concatenate([gold[i] for i in output.rows])
+        known = numpy.flatnonzero(gold_ids >= 0)
+        n_known = max(len(known), 1)
+        rows, labels = ops.asarray(known), ops.asarray(gold_ids[known])
+        probs = ops.softmax(output.scores, axis=-1)
+        loss = float(-ops.xp.log(probs[rows, labels] + 1e-12).sum()) / n_known
+        d_scores = ops.alloc2f(*probs.shape)
+        d_scores[rows] = probs[rows]
+        d_scores[rows, labels] -= 1.0
         return loss, d_scores / n_known
 
     # Prediction -------------------------------------------------------------------------
@@ -283,14 +277,16 @@ class DTNEntityRecognizer(TrainablePipe):
         tags = self.model.ops.to_numpy(output.tags) if output.rows else None
         gates = {n: self.model.ops.to_numpy(v) for n, v in output.gates.items()}
         spans_by_doc: Dict[int, List[Span]] = {i: [] for i in range(len(docs))}
-        for row, (doc_index, length) in enumerate(zip(output.rows, output.lengths)):
-            doc = docs[doc_index]
-            spans_by_doc[doc_index] = _tag_ids_to_spans(doc, tags[row, :length], labels)
+        start = 0
+        for doc_index, length in zip(output.rows, output.lengths):
+            doc, end = docs[doc_index], start + length
+            spans_by_doc[doc_index] = _tag_ids_to_spans(doc, tags[start:end], labels)
             if gates:
                 doc._.set(
                     GATES_EXTENSION,
-                    {name: value[row, :length].tolist() for name, value in gates.items()},
+                    {name: value[start:end].tolist() for name, value in gates.items()},
                 )
+            start = end
         for doc_index, doc in enumerate(docs):
             if key is None:
                 doc.ents = spans_by_doc[doc_index]

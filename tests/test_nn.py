@@ -123,17 +123,28 @@ def test_transition_mask_by_hand():
 
 
 def random_batch(word_width: int, lengths, n_words: int = 7, seed: int = 0):
+    """Flat inputs for DTNNetwork.forward: N tokens of len(lengths) sentences."""
     gen = torch.Generator().manual_seed(seed)
-    n_rows, n_steps = len(lengths), max(lengths)
+    n_tokens = sum(lengths)
     char_lengths = torch.randint(1, 6, (n_words,), generator=gen)
     char_ids = torch.zeros(n_words, 5, dtype=torch.long)
     for i, n in enumerate(char_lengths.tolist()):
         char_ids[i, :n] = torch.randint(1, 50, (n,), generator=gen)
-    token_index = torch.randint(0, n_words, (n_rows, n_steps), generator=gen)
-    for row, n in enumerate(lengths):
-        token_index[row, n:] = n_words
-    words = torch.randn(n_rows, n_steps, word_width, generator=gen)
+    token_index = torch.randint(0, n_words, (n_tokens,), generator=gen)
+    words = torch.randn(n_tokens, word_width, generator=gen)
     return words, char_ids, char_lengths, token_index, torch.tensor(lengths)
+
+
+def test_packing_round_trips_flat_order():
+    from spacy_dtn.nn.packing import Packing
+
+    packing = Packing.from_lengths(torch.tensor([2, 3, 1]), torch.device("cpu"))
+    # Flat tokens: s0 = 0 1, s1 = 2 3 4, s2 = 5. Packed, longest first: t0: s1 s0 s2,
+    # t1: s1 s0, t2: s1.
+    assert packing.steps == [3, 2, 1]
+    assert packing.gather.tolist() == [2, 0, 5, 3, 1, 4]
+    flat = torch.arange(6)
+    assert torch.equal(flat[packing.gather][packing.scatter], flat)
 
 
 @pytest.mark.parametrize("sharing", ["dtn", "dtn_hs", "HIS", "baseline"])
@@ -147,22 +158,35 @@ def test_greedy_decoding_is_valid_and_matches_the_teacher_forced_decoder(sharing
     batch = random_batch(6, lengths)
     with torch.no_grad():
         tags, _ = net(*batch, task="target")
-        gold = tags.clone()
-        for row, n in enumerate(lengths):
-            gold[row, n:] = -1
-        logits, _ = net(*batch, task="target", gold=gold)
+        logits, _ = net(*batch, task="target", gold=tags.clone())
     tagset = net.tagsets["target"]
     allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
-    for row, n in enumerate(lengths):
-        seq = [tagset.tags[i] for i in tags[row, :n].tolist()]
+    start = 0
+    for n in lengths:
+        seq = [tagset.tags[i] for i in tags[start:start + n].tolist()]
         assert is_valid_iobes(seq), seq
         # The explicit LSTM cell of greedy decoding equals nn.LSTM under teacher forcing.
         prev = tagset.start
         for t in range(n):
             mask = allowed[prev] & (end_ok if t == n - 1 else torch.ones_like(end_ok))
-            best = logits[row, t].masked_fill(~mask, float("-inf")).argmax().item()
-            assert best == tags[row, t].item()
+            best = logits[start + t].masked_fill(~mask, float("-inf")).argmax().item()
+            assert best == tags[start + t].item()
             prev = best
+        start += n
+
+
+def test_a_sentence_is_tagged_the_same_alone_and_in_a_batch():
+    torch.manual_seed(2)
+    net = DTNNetwork(NetworkConfig(word_width=6), "target", {"target": ["A", "B"]}).eval()
+    words, char_ids, char_lengths, token_index, lengths = random_batch(6, [3, 5, 2])
+    with torch.no_grad():
+        batched, gates = net(words, char_ids, char_lengths, token_index, lengths, "target",
+                             return_gates=True)
+        alone, alone_gates = net(words[3:8], char_ids, char_lengths, token_index[3:8],
+                                 torch.tensor([5]), "target", return_gates=True)
+    assert torch.equal(batched[3:8], alone)
+    for name in gates:
+        assert torch.allclose(gates[name][3:8], alone_gates[name], atol=1e-6)
 
 
 def test_dropping_sources_keeps_target_predictions_and_removes_parameters():

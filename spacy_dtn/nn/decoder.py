@@ -6,11 +6,12 @@ transitions; it reuses the same LSTM weights through an explicit cell so that th
 the input known in advance (``h_t``) is projected once for all steps, and the previous tag's
 contribution is a row lookup in a precomputed table.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from .packing import Packing
 from .sharing import Gates, SharedComponent
 
 
@@ -41,30 +42,29 @@ class Decoder(nn.Module):
         )
 
     def teacher_forced(
-        self, task: str, h: torch.Tensor, prev_tags: torch.Tensor
+        self, task: str, h: torch.Tensor, prev_tags: torch.Tensor, packing: Packing
     ) -> Tuple[torch.Tensor, Gates]:
-        """Decoder states for known previous tags ``prev_tags`` (B, T)."""
+        """Decoder states (N, hidden) for known previous tags; everything in packed order."""
         x = torch.cat([h, self.tag_embed[task](prev_tags)], dim=-1)
-        # Unidirectional and right-padded: padding cannot reach earlier positions.
-        outputs = [lstm(x)[0] for lstm in self.shared.paths(task)]
+        sequence = packing.pack(x)
+        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
         return self.shared.combine(task, outputs, x)
 
     def greedy(
         self,
         task: str,
         h: torch.Tensor,
-        active: List[int],
+        packing: Packing,
         allowed: torch.Tensor,
         end_ok: torch.Tensor,
     ) -> Tuple[torch.Tensor, Gates]:
-        """Greedy decoding of rows sorted by length, longest first.
+        """Greedy decoding of ``h`` (N, in_width), packed; returns tags (N,) in packed order.
 
-        ``active[t]`` is the number of rows longer than ``t`` (so ``active[0] == B`` and the
-        rows still decoding at step ``t`` are ``[:active[t]]``). ``allowed`` (n+1, n) holds the
-        valid transitions from each tag or the start; ``end_ok`` (n,) the tags a sentence may
-        end with. Returns tags (B, T) and the per-step gate values of the target.
+        In the packed layout the sentences still running at step ``t`` are the first
+        ``steps[t]`` ranks, and their inputs a contiguous slice. ``allowed`` (n+1, n) holds
+        the valid transitions from each tag or the start; ``end_ok`` (n,) the tags a
+        sentence may end with. Gate values come back per position, packed.
         """
-        n_rows, n_steps = h.shape[0], h.shape[1]
         embed = self.tag_embed[task]
         output = self.output[task]
         start = embed.num_embeddings - 1
@@ -72,42 +72,42 @@ class Decoder(nn.Module):
         for lstm in self.shared.paths(task):
             w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
             bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
-            pre = torch.matmul(h, w_ih[:, : self.in_width].t()) + bias
+            pre = torch.addmm(bias, h, w_ih[:, : self.in_width].t())
             table = torch.matmul(embed.weight, w_ih[:, self.in_width :].t())
             cells.append((pre, table, w_hh.t()))
-        hidden = w_hh.shape[1]
-        states = [
-            (h.new_zeros(n_rows, hidden), h.new_zeros(n_rows, hidden)) for _ in cells
-        ]
+        n_rows, hidden = packing.steps[0], w_hh.shape[1]
+        states = [(h.new_zeros(n_rows, hidden), h.new_zeros(n_rows, hidden)) for _ in cells]
         prev = torch.full((n_rows,), start, dtype=torch.long, device=h.device)
-        tags = torch.zeros(n_rows, n_steps, dtype=torch.long, device=h.device)
-        gate_steps: Dict[str, torch.Tensor] = {}
-        for t in range(n_steps):
-            k = active[t]
+        tags = torch.empty(h.shape[0], dtype=torch.long, device=h.device)
+        gate_values: Dict[str, torch.Tensor] = {}
+        steps = packing.steps
+        offset = 0
+        for t, k in enumerate(steps):
             prev = prev[:k]
+            rows = slice(offset, offset + k)
             outputs = []
             for i, (pre, table, w_hh_t) in enumerate(cells):
                 h_p, c_p = states[i][0][:k], states[i][1][:k]
-                z = pre[:k, t] + table[prev] + torch.matmul(h_p, w_hh_t)
+                z = torch.addmm(pre[rows] + table[prev], h_p, w_hh_t)
                 z_i, z_f, z_g, z_o = z.chunk(4, dim=-1)
                 c_p = torch.sigmoid(z_f) * c_p + torch.sigmoid(z_i) * torch.tanh(z_g)
                 h_p = torch.sigmoid(z_o) * torch.tanh(c_p)
                 states[i] = (h_p, c_p)
                 outputs.append(h_p)
-            a = torch.cat([h[:k, t], embed(prev)], dim=-1)
+            a = torch.cat([h[rows], embed(prev)], dim=-1)
             o, gates = self.shared.combine(task, outputs, a)
             mask = allowed[prev]
-            ending = active[t + 1] if t + 1 < n_steps else 0
+            ending = steps[t + 1] if t + 1 < len(steps) else 0
             if ending < k:
                 mask[ending:k] &= end_ok
-            scores = output(o).masked_fill(~mask, float("-inf"))
-            prev = scores.argmax(dim=-1)
-            tags[:k, t] = prev
+            prev = output(o).masked_fill(~mask, float("-inf")).argmax(dim=-1)
+            tags[rows] = prev
             for name, value in gates.items():
-                if name not in gate_steps:
-                    gate_steps[name] = h.new_zeros(n_rows, n_steps)
-                gate_steps[name][:k, t] = value
-        return tags, gate_steps
+                if name not in gate_values:
+                    gate_values[name] = h.new_empty(h.shape[0])
+                gate_values[name][rows] = value
+            offset += k
+        return tags, gate_values
 
     def drop_sources(self) -> None:
         for source in self.shared.sources:

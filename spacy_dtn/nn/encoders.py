@@ -3,8 +3,9 @@ from typing import Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence
 
+from .packing import Packing
 from .sharing import Gates, SharedComponent
 
 
@@ -63,13 +64,8 @@ class WordEncoder(nn.Module):
 
         self.shared = SharedComponent(scheme, make_rnn, target, sources, self.width, in_width)
 
-    def forward(
-        self, task: str, m: torch.Tensor, lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, Gates]:
-        """``m`` (B, T, in_width), right-padded; ``lengths`` (B,) on the CPU."""
-        packed = pack_padded_sequence(m, lengths, batch_first=True, enforce_sorted=False)
-        outputs = []
-        for lstm in self.shared.paths(task):
-            out, _ = lstm(packed)
-            outputs.append(pad_packed_sequence(out, batch_first=True, total_length=m.shape[1])[0])
+    def forward(self, task: str, m: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
+        """``m`` (N, in_width) in packed order → (N, width) in packed order."""
+        sequence = packing.pack(m)
+        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
         return self.shared.combine(task, outputs, m)

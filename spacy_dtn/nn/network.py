@@ -1,6 +1,6 @@
 """The whole tagger: character encoder → word encoder → decoder, one scheme per component."""
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -8,6 +8,7 @@ from torch import nn
 from .decoder import Decoder
 from .encoders import CharEncoder, WordEncoder
 from .iobes import TagSet
+from .packing import Packing
 from .schemes import COMPONENTS, parse_sharing
 
 
@@ -84,50 +85,38 @@ class DTNNetwork(nn.Module):
         gold: Optional[torch.Tensor] = None,
         return_gates: bool = False,
     ):
-        """Run one batch of one task.
+        """Run one batch of one task; tokens are *flat* (sentences concatenated, no padding).
 
-        words: (B, T, word_width) word embeddings, right-padded.
-        char_ids: (U, L) character ids of the batch's distinct words (0 = padding).
-        char_lengths: (U,) CPU lengths of those words. lengths: (B,) CPU sentence lengths.
-        token_index: (B, T) index of each token's word in ``char_ids``; padding points at U.
-        gold: (B, T) gold tag ids, -1 where unknown or padding. Given: returns the logits
-        under teacher forcing (B, T, n_tags) and the weighted soft-sharing penalty (a scalar
-        or None). Not given: returns greedy IOBES-valid tags (B, T) and, if
-        ``return_gates``, the gate values per token ({"char_g1": (B, T), ...}).
+        words: (N, word_width) word embeddings. lengths: (B,) CPU sentence lengths, all > 0.
+        char_ids: (U, L) character ids of the batch's distinct words (0 = padding), with
+        char_lengths (U,) on the CPU. token_index: (N,) index of each token's word.
+        gold: (N,) gold tag ids, -1 where unknown. Given: returns the teacher-forced logits
+        (N, n_tags) and the weighted soft-sharing penalty (a scalar, or None). Not given:
+        returns greedy IOBES-valid tags (N,) and, if ``return_gates``, the gate values per
+        token ({"char_g1": (N,), ...}).
         """
         if task not in self.tagsets:
             raise KeyError(f"Unknown task {task!r}; this network knows {self.tasks}")
+        packing = Packing.from_lengths(lengths, words.device)
         h_c, char_gates = self.char(task, char_ids, char_lengths)
-        h_c = torch.cat([self.dropout(h_c), h_c.new_zeros(1, h_c.shape[1])])
-        m = torch.cat([h_c[token_index], self.dropout(words)], dim=-1)
-        h, word_gates = self.word(task, m, lengths)
+        m = torch.cat([self.dropout(h_c)[token_index], self.dropout(words)], dim=-1)
+        h, word_gates = self.word(task, m[packing.gather], packing)
         h = self.dropout(h)
         if gold is not None:
-            start = self.tagsets[task].start
-            prev = torch.cat([torch.full_like(gold[:, :1], start), gold[:, :-1].clamp(min=0)], 1)
-            o, _ = self.decoder.teacher_forced(task, h, prev)
+            prev = torch.cat([gold.new_zeros(1), gold[:-1].clamp(min=0)])
+            prev[packing.starts] = self.tagsets[task].start
+            o, _ = self.decoder.teacher_forced(task, h, prev[packing.gather], packing)
             logits = self.decoder.output[task](self.dropout(o))
-            return logits, self.share_penalty()
-        order = torch.argsort(lengths, descending=True, stable=True)
-        sorted_lengths = lengths[order].tolist()
-        active = [sum(1 for n in sorted_lengths if n > t) for t in range(h.shape[1])]
-        order_dev = order.to(h.device)
-        tags_sorted, decoder_gates = self.decoder.greedy(
-            task, h[order_dev], active,
-            getattr(self, f"allowed_{task}"), getattr(self, f"end_ok_{task}"),
+            return logits[packing.scatter], self.share_penalty()
+        tags, decoder_gates = self.decoder.greedy(
+            task, h, packing, getattr(self, f"allowed_{task}"), getattr(self, f"end_ok_{task}")
         )
-        inverse = torch.argsort(order_dev)
-        tags = tags_sorted[inverse]
-        if not return_gates:
-            return tags, {}
         gates = {}
-        for name, value in char_gates.items():
-            gates[f"char_{name}"] = torch.cat([value, value.new_zeros(1)])[token_index]
-        for name, value in word_gates.items():
-            gates[f"word_{name}"] = value
-        for name, value in decoder_gates.items():
-            gates[f"decoder_{name}"] = value[inverse]
-        return tags, gates
+        if return_gates:
+            gates.update({f"char_{n}": v[token_index] for n, v in char_gates.items()})
+            gates.update({f"word_{n}": v[packing.scatter] for n, v in word_gates.items()})
+            gates.update({f"decoder_{n}": v[packing.scatter] for n, v in decoder_gates.items()})
+        return tags[packing.scatter], gates
 
     def share_penalty(self) -> Optional[torch.Tensor]:
         """``λ · Σ_components ‖θ_target − θ_source‖²`` over soft-shared modules, or None."""
