@@ -205,3 +205,54 @@ def test_dropping_sources_keeps_target_predictions_and_removes_parameters():
     assert all(torch.equal(gates_before[k], gates_after[k]) for k in gates_before)
     assert sum(p.numel() for p in net.parameters()) < n_before
     assert set(gates_after) == {f"{c}_{g}" for c in ("char", "word", "decoder") for g in ("g1", "g2")}
+
+
+def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, task="target"):
+    """The paper's network run naively: one word, one sentence, one decoder step at a time.
+
+    No packing, no precomputed projections, no batching: the oracle that the fast
+    inference path must match exactly.
+    """
+    def run(component, task, inputs, a, call):
+        return component.shared.combine(task, [call(rnn, inputs) for rnn in component.shared.paths(task)], a)[0]
+
+    word_vectors = []
+    for u in range(char_ids.shape[0]):
+        emb = net.char.embed(char_ids[u : u + 1, : char_lengths[u]])
+        h_c = run(net.char, task, emb, emb.mean(1),
+                  lambda rnn, x: torch.cat(list(rnn(x)[1][0][:, 0]), dim=-1)[None])
+        word_vectors.append(h_c[0])
+    tagset = net.tagsets[task]
+    allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
+    tags, start = [], 0
+    for n in lengths.tolist():
+        m = torch.stack([torch.cat([word_vectors[int(token_index[start + t])], words[start + t]])
+                         for t in range(n)])[None]
+        h = run(net.word, task, m, m, lambda rnn, x: rnn(x)[0])[0]
+        states = {id(rnn): None for rnn in net.decoder.shared.paths(task)}
+        prev = tagset.start
+        for t in range(n):
+            x = torch.cat([h[t], net.decoder.tag_embed[task].weight[prev]])[None, None]
+
+            def step(rnn, x):
+                out, states[id(rnn)] = rnn(x, states[id(rnn)])
+                return out
+
+            o = run(net.decoder, task, x, x, step)
+            mask = allowed[prev] & (end_ok if t == n - 1 else torch.ones_like(end_ok))
+            prev = net.decoder.output[task](o[0, 0]).masked_fill(~mask, float("-inf")).argmax().item()
+            tags.append(prev)
+        start += n
+    return tags
+
+
+@pytest.mark.parametrize("sharing", ["dtn", "dtn_hs", "SHI"])
+def test_fast_inference_path_predicts_exactly_what_the_naive_network_does(sharing):
+    torch.manual_seed(3)
+    net = DTNNetwork(NetworkConfig(word_width=6, sharing=sharing), "target",
+                     {"target": ["A", "B", "C"], "source": ["C"]}).eval()
+    with torch.no_grad():
+        net.decoder.output["target"].weight.mul_(10)
+        batch = random_batch(6, [6, 2, 9, 1, 4], n_words=11, seed=5)
+        fast, _ = net(*batch, task="target")
+        assert fast.tolist() == reference_tags(net, *batch)
