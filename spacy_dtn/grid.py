@@ -177,6 +177,8 @@ def parse_settings(text: str) -> List[str]:
     """``"all"`` or a comma-separated list of sharing settings (checked, order kept)."""
     if text.strip() == "all":
         return list(ALL_SETTINGS)
+    if text.strip() == "none":  # spaCy's ner only (e.g. a second process beside a running grid)
+        return []
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in SHARING_CHOICES]
     if unknown or not names:
@@ -364,7 +366,7 @@ def grid_cli(
     source: Path = typer.Option(..., "--source", help="Source train DocBin (used in full)"),
     dev: Path = typer.Option(..., "--dev", help="Target dev DocBin: early stopping"),
     test: Path = typer.Option(..., "--test", help="Target test DocBin: the table's scores"),
-    sharing: str = typer.Option("dtn,dtn_hs,baseline", "--sharing", help="Comma-separated sharing settings, or 'all' (27 TTN codes + dtn + dtn_hs + baseline)"),
+    sharing: str = typer.Option("dtn,dtn_hs,baseline", "--sharing", help="Comma-separated sharing settings, 'all' (27 TTN codes + dtn + dtn_hs + baseline) or 'none' (spaCy ner only)"),
     output_dir: Path = typer.Option(..., "--output-dir", help="Runs, results.json and table.md go here"),
     max_steps: int = typer.Option(2000, "--max-steps", help="Training steps of every run (the budget)"),
     eval_frequency: int = typer.Option(200, "--eval-frequency", help="Steps between dev evaluations"),
@@ -394,6 +396,8 @@ def grid_cli(
         torch.set_num_threads(torch_threads)
     try:
         settings = parse_settings(sharing)
+        if not settings and no_ner:
+            raise GridError("nothing to run: --sharing none with --no-ner")
         output_dir.mkdir(parents=True, exist_ok=True)
         out = run_grid(settings, output_dir, options, config, None if no_ner else ner_config,
                        use_gpu=gpu_id)

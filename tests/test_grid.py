@@ -98,6 +98,7 @@ def test_parse_settings():
     assert parse_settings("all")[-3:] == ["dtn", "dtn_hs", "baseline"]
     assert len(parse_settings("all")) == 30
     assert parse_settings("dtn, IIS,dtn") == ["dtn", "IIS"]
+    assert parse_settings("none") == []
     with pytest.raises(GridError, match="XYZ"):
         parse_settings("dtn,XYZ")
 
