@@ -36,7 +36,7 @@ def console_logger(
     progress_bar: a tqdm bar of the steps up to the next evaluation (stderr).
     console_output: print the table.
     output_file: a JSONL file, one line per evaluation with epoch, step, every loss key
-        (per-task keys included), the scores and the score; refused if it exists already.
+        (per-task keys included), the scores and the score; rewritten if it exists.
     """
     output_path = ensure_path(output_file) if output_file else None
 
@@ -47,8 +47,6 @@ def console_logger(
         msg = Printer(no_print=True)
         stream = None
         if output_path is not None:
-            if output_path.exists():
-                raise ValueError(f"spacy_dtn.ConsoleLogger.v1: {output_path} exists already")
             output_path.parent.mkdir(parents=True, exist_ok=True)
             stream = output_path.open("w", encoding="utf-8")
             write(msg.info(f"Saving training log (per-task losses included) to {output_path}"))
@@ -59,10 +57,12 @@ def console_logger(
         for name in pipes:
             loss_keys.append(name)
             loss_keys.extend(_task_columns(nlp, name))
+        # Column titles: "Loss dtn_ner", then "Loss target", "Loss source" (spaCy cuts at 13).
+        titles = [f"Loss {key.split(':', 1)[-1]}" for key in loss_keys]
         score_weights = nlp.config["training"]["score_weights"]
         score_cols = [col for col, value in score_weights.items() if value is not None]
         header, widths, aligns = setup_table(
-            cols=["E", "#"] + [f"Loss {key}" for key in loss_keys] + score_cols + ["Score"],
+            cols=["E", "#"] + titles + score_cols + ["Score"],
             widths=[3, 6] + [8] * len(loss_keys) + [6] * len(score_cols) + [6],
         )
         if console_output:
