@@ -205,11 +205,16 @@ def gates_cli(
     output_dir: Path = typer.Option(..., "--output-dir", help="gates.json, gates.md, sentence PNG and HTML go here"),
     sentence: int = typer.Option(0, "--sentence", help="Index of the doc shown in the picture"),
     spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Read predictions from doc.spans[KEY] (a dtn_ner with spans_key)"),
+    torch_threads: int = typer.Option(1, "--torch-threads", help="CPU threads of PyTorch (0: PyTorch's default)"),
     # fmt: on
 ) -> None:
     """Average gate values per gold entity type (paper Table 4) and one sentence's gates."""
     from spacy.tokens import DocBin
 
+    if torch_threads > 0:  # small sequential LSTMs: more threads were slower (see grid.py)
+        import torch
+
+        torch.set_num_threads(torch_threads)
     try:
         if not data.is_file():
             raise GatesError(f"data not found: {data}")
