@@ -480,6 +480,13 @@ def benchmark_cli(
                 if origins[name] == "initialised":
                     nlp.to_disk(saved[name])
             cpu: Dict[str, Any] = {}
+            report["cpu"] = cpu
+
+            def checkpoint() -> None:
+                """Keep what is measured so far: a long run on a busy machine may be cut short."""
+                if output is not None:
+                    srsly.write_json(output, {**report, "complete": False})
+
             if memory:
                 cpu["memory"] = {}
                 for name in systems:
@@ -490,7 +497,9 @@ def benchmark_cli(
                     except RuntimeError as err:
                         msg.warn(f"memory of {name} not measured: {err}")
                         cpu["memory"][name] = None
+            checkpoint()
             cpu["inference"] = run_inference(systems, sentences, batch_size, repeats)
+            checkpoint()
             names = list(systems)
             cpu["threads"] = {}
             for n in _ints(thread_counts):
@@ -498,15 +507,16 @@ def benchmark_cli(
                 with threads(n):
                     cpu["threads"][str(n)] = alternate(
                         names, scan_repeats, lambda s: time_inference(systems[s], scan, batch_size))
+                checkpoint()
             cpu["batch_size"] = {}
             for size in _ints(batch_sizes):
                 _progress(f"batch size: {size}")
                 cpu["batch_size"][str(size)] = alternate(
                     names, scan_repeats, lambda s: time_inference(systems[s], scan, size))
+                checkpoint()
             if train:
                 cpu["training"] = run_training(systems, sentences, train_steps, train_batch_size,
                                                repeats)
-            report["cpu"] = cpu
             report["gpu"] = None
             if gpu_id >= 0:
                 report["gpu"] = _gpu_run(saved, sentences, gpu_id, batch_size, repeats,
@@ -515,7 +525,7 @@ def benchmark_cli(
         report["meta"]["load_average_end"] = list(os.getloadavg())
         print_report(report)
         if output is not None:
-            srsly.write_json(output, report)
+            srsly.write_json(output, {**report, "complete": True})
             msg.good(f"Saved {output}")
         if markdown is not None:
             markdown.write_text(to_markdown(report), encoding="utf-8")

@@ -45,6 +45,7 @@ def _positive_summary(summary):
 def test_keys_and_metadata(report):
     data = report[0]
     assert set(data) >= {"meta", "settings", "systems", "cpu", "gpu", "parameters"}
+    assert data["complete"] is True
     for key in ("torch", "spacy", "cpu", "torch_threads", "load_average_start",
                 "load_average_end", "git_commit"):
         assert key in data["meta"]
