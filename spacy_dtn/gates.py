@@ -246,7 +246,8 @@ def gates_cli(
     (output_dir / "gates.md").write_text(header + table + "\n", encoding="utf8")
     png, page = output_dir / f"sentence-{sentence}.png", output_dir / f"sentence-{sentence}.html"
     plot_sentence(png, words, gates, tags_of(gold), tags_of(pred))
-    page.write_text(sentence_html(words, gates, tags_of(gold), tags_of(pred),
-                                  title=f"DTN gates, doc {sentence} of {data.name}"), encoding="utf8")
+    title = f"DTN gates, doc {sentence} of {data.name}"
+    page.write_text(sentence_html(words, gates, tags_of(gold), tags_of(pred), title=title),
+                    encoding="utf8")
     print(table)
     msg.good(f"Wrote gates.json, gates.md, {png.name} and {page.name} to {output_dir}")

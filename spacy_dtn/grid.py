@@ -142,7 +142,8 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
         if "f1_std" in row:
             std = row["f1_std"]
             f1 += " ± " + ("n/a" if math.isnan(std) else _pct(std))
-        lines.append(f"| {row['model']} | {_pct(row['precision'])} | {_pct(row['recall'])} | {f1} |")
+        p, r = _pct(row["precision"]), _pct(row["recall"])
+        lines.append(f"| {row['model']} | {p} | {r} | {f1} |")
     return "\n".join(lines)
 
 
@@ -240,7 +241,9 @@ def config_paths_of(config_path: Path) -> Dict[str, Any]:
     return dict(config.get("paths", {}))
 
 
-def spacy_train(config_path: Path, output_path: Path, overrides: Dict[str, Any], use_gpu: int) -> None:
+def spacy_train(
+    config_path: Path, output_path: Path, overrides: Dict[str, Any], use_gpu: int
+) -> None:
     """spaCy's own training (imported late: the table code must not need it)."""
     from spacy.cli.train import train
 
