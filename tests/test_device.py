@@ -181,7 +181,8 @@ MODEL = {
 def make_examples(nlp):
     """Three target and two source sentences, by hand (entities: token spans)."""
     data = [
-        ("target", "Aspirin induced asthma in two patients .", [(0, 1, "Chemical"), (2, 3, "Disease")]),
+        ("target", "Aspirin induced asthma in two patients .",
+         [(0, 1, "Chemical"), (2, 3, "Disease")]),
         ("target", "Cocaine caused acute heart failure .", [(0, 1, "Chemical"), (2, 5, "Disease")]),
         ("target", "No effect of lithium was seen .", [(3, 4, "Chemical")]),
         ("source", "Breast cancer runs in families .", [(0, 2, "Disease")]),
@@ -259,10 +260,11 @@ def test_mixed_precision_builds_a_scaling_shim_and_cpu_training_is_refused_clear
     if torch.cuda.is_available():  # pragma: no cover - GPU machines only
         pytest.skip("CPU-only check")
     # Training on the CPU: thinc's loss scaling is for CUDA only, and says so before any update.
-    before = {k: v.clone() for k, v in get_network(nlp.get_pipe("dtn_ner").model).state_dict().items()}
+    network = get_network(nlp.get_pipe("dtn_ner").model)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
     with pytest.raises(ValueError, match="GPU|CUDA"):
         nlp.update(examples[:3])
-    after = get_network(nlp.get_pipe("dtn_ner").model).state_dict()
+    after = network.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
