@@ -1,0 +1,102 @@
+"""project.yml's `package` command builds en_dtn_clinical; pip installs it into a fresh virtual
+environment, where `spacy.load("en_dtn_clinical")` finds Chemical and Disease entities.
+
+The fresh venv reuses the test environment's packages (torch, spaCy, spacy_dtn) through a
+``.pth`` file that adds this environment's site-packages as a site dir (``python -m venv
+--system-site-packages`` would only reach the base interpreter's), so nothing is downloaded:
+pip installs the built sdist with ``--no-index`` and resolves its requirements (spaCy,
+spacy_dtn) from what is already there.
+"""
+import json
+import re
+import shlex
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import srsly
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _package_commands(config: str, workdir: Path):
+    """The script of project.yml's `package` command, its vars filled in, run from ``workdir``."""
+    project = srsly.read_yaml(ROOT / "project.yml")
+    for directory in project["directories"]:  # `spacy project run` creates them
+        (workdir / directory).mkdir(parents=True, exist_ok=True)
+    variables = dict(project["vars"], config=config)
+    command = next(c for c in project["commands"] if c["name"] == "package")
+    lines = []
+    for line in command["script"]:
+        line = re.sub(r"\$\{vars\.(\w+)\}", lambda m: str(variables[m.group(1)]), line)
+        args = shlex.split(line)
+        args = [str(ROOT / a) if a.startswith("scripts/") else a for a in args]
+        if args[0] == "python":
+            args[0] = sys.executable
+        lines.append(args)
+    return variables, lines
+
+
+def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_path):
+    nlp, target, _, _ = trained
+    config = "tiny"
+    variables, commands = _package_commands(config, tmp_path)
+    (tmp_path / "training" / config).mkdir()
+    nlp.to_disk(tmp_path / "training" / config / "model-best")
+    for args in commands:
+        result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
+
+    name = f"{variables['lang']}_{variables['name']}"
+    assert name == "en_dtn_clinical"
+    version = variables["version"]
+    dist = tmp_path / "packages" / f"{name}-{version}" / "dist"
+    sdist = dist / f"{name}-{version}.tar.gz"
+    assert sdist.exists(), list(dist.iterdir())
+    meta = srsly.read_json(tmp_path / "packages" / f"{name}-{version}" / name / "meta.json")
+    assert any(req.startswith("spacy_dtn") for req in meta["requirements"]), meta["requirements"]
+    # The saved model holds target parameters only.
+    cfg = srsly.read_json(tmp_path / "training" / config / "model-final" / "dtn_ner" / "cfg")
+    assert cfg["source_dropped"] and list(cfg["labels"]) == ["target"]
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    parent_site = sysconfig.get_paths()["purelib"]
+    Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-index", "--no-build-isolation", str(sdist)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+
+    texts = [eg.reference.text for eg in target[:16]]
+    code = (
+        "import json, sys, spacy\n"
+        "nlp = spacy.load('en_dtn_clinical')\n"
+        "import en_dtn_clinical\n"
+        "ner = nlp.get_pipe('dtn_ner')\n"
+        "keys = list(ner.network.state_dict())\n"
+        "ents = [(e.text, e.label_) for doc in nlp.pipe(json.load(sys.stdin)) for e in doc.ents]\n"
+        "print(json.dumps({'file': en_dtn_clinical.__file__, 'tasks': ner.tasks,\n"
+        "    'source_keys': [k for k in keys if 'source' in k], 'n_keys': len(keys),\n"
+        "    'ents': ents}))\n"
+    )
+    run = subprocess.run(
+        [str(python), "-c", code], input=json.dumps(texts), capture_output=True, text=True,
+        cwd=tmp_path, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["file"].startswith(str(venv))  # the installed package, not a path on disk
+    assert out["tasks"] == ["target"]
+    assert out["n_keys"] > 0 and out["source_keys"] == []
+    labels = {label for _, label in out["ents"]}
+    assert labels and labels <= {"Chemical", "Disease"}, out["ents"]
