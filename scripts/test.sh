@@ -6,8 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q -e ".[test,vectors,plot]"
+  "$VENV/bin/pip" install -q -e ".[test,vectors,plot,transformers]"
 fi
 exec "$VENV/bin/python" -m pytest -q "$@"

@@ -209,6 +209,15 @@ class _DTNShim(PyTorchShim):
     instead keeps each task's own parameters still while the other task trains.
     """
 
+    def begin_update(self, inputs):
+        if self._mixed_precision and self.device.type != "cuda":
+            raise ValueError(
+                "dtn_ner: mixed_precision = true trains on a CUDA GPU only (spacy train "
+                f"--gpu-id N); the network is on {self.device}. Set "
+                "components.dtn_ner.model.mixed_precision = false."
+            )
+        return super().begin_update(inputs)
+
     def finish_update(self, optimizer) -> None:
         super().finish_update(optimizer)
         for param in self._model.parameters():
@@ -236,6 +245,13 @@ def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Call
     if not rows:
         return DTNOutput(rows=[], lengths=[]), lambda d: backprop_tok2vec(tokvecs)
     wrapper = model.layers[1]
+    expected = get_network(model).config.word_width
+    if tokvecs[rows[0]].shape[1] != expected:
+        raise ValueError(
+            f"dtn_ner: the tok2vec gives {tokvecs[rows[0]].shape[1]}-d vectors but the network "
+            f"expects {expected}: set components.dtn_ner.model.word_width to the tok2vec's "
+            "output width (for a transformer, its hidden_size)."
+        )
     batch = _featurize(model, X, rows, [tokvecs[i] for i in rows], lengths)
     Y, backprop_wrapper = wrapper(batch, is_train)
     if X.gold is not None:
