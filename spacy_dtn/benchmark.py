@@ -235,20 +235,22 @@ def threads(n: int):
     """
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    # Order matters: threadpoolctl restores the OpenMP setting it found, which torch shares,
+    # so it is entered first and restored first, and torch's own count is restored last.
     try:
         from threadpoolctl import threadpool_limits
 
         limits = threadpool_limits(limits=n)
     except ImportError:  # threadpoolctl is optional
         limits = None
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
         if limits is not None:
             limits.restore_original_limits()
+        torch.set_num_threads(before)
 
 
 def measure_memory(

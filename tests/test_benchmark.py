@@ -105,3 +105,13 @@ def test_alternate_abba_order():
     assert calls == [DTN, NER, NER, DTN, DTN, NER, NER, DTN]
     assert result[DTN]["runs"] == [1.0, 4.0, 5.0, 8.0]
     assert result["ratio"] == result[DTN]["median"] / result[NER]["median"]
+
+
+def test_threads_restores_torch_threads():
+    torch = pytest.importorskip("torch")
+    from spacy_dtn.benchmark import threads
+
+    with threads(1):
+        with threads(2):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1  # not the inner setting, nor OpenMP's
