@@ -235,15 +235,15 @@ def threads(n: int):
     """
     import torch
 
-    # Order matters: threadpoolctl restores the OpenMP setting it found, which torch shares,
-    # so it is entered first and restored first, and torch's own count is restored last.
+    # Order matters: torch and threadpoolctl share OpenMP's setting, so torch's count is read
+    # before threadpoolctl changes it, and restored after threadpoolctl restores its own.
+    before = torch.get_num_threads()
     try:
         from threadpoolctl import threadpool_limits
 
         limits = threadpool_limits(limits=n)
     except ImportError:  # threadpoolctl is optional
         limits = None
-    before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
         yield
