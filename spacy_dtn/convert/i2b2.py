@@ -214,3 +214,31 @@ def iter_note_pairs(
     """:func:`find_pairs`, with a progress bar on stderr."""
     pairs = find_pairs(input_path, suffixes, summary, lenient)
     return iter(tqdm(pairs, desc="converting", unit=" notes", disable=not progress))
+
+
+def convert_note_pairs(
+    input_path: Union[str, Path],
+    suffixes: Sequence[str],
+    read_annotations,
+    summary: ConversionSummary,
+    *,
+    doc_per_document: bool,
+    lenient: bool,
+    show_text: bool,
+    progress: bool,
+    vocab: Optional[Vocab],
+) -> Iterator[Doc]:
+    """The loop both i2b2 formats share: pair each note with its annotation file, read
+    both, build the Docs. ``read_annotations(path, note, summary, lenient, show_text)`` is
+    the format's own part and returns the note's entities."""
+    vocab = vocab or Vocab()
+    for ann_path, note_path in iter_note_pairs(input_path, suffixes, summary, progress, lenient):
+        try:
+            note = read_note(note_path)
+        except ConversionError as err:
+            summary.files_read += 1
+            skip_or_raise(err, lenient=lenient, summary=summary, what="notes")
+            continue
+        summary.files_read += 2
+        entities = read_annotations(ann_path, note, summary, lenient, show_text)
+        yield from note_docs(vocab, note, entities, doc_per_document, summary)

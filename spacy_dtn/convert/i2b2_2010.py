@@ -15,7 +15,7 @@ from spacy.vocab import Vocab
 
 from .docs import Entity
 from .errors import ConversionError, skip_or_raise
-from .i2b2 import iter_note_pairs, mismatch_error, note_docs, read_note, text_matches
+from .i2b2 import convert_note_pairs, mismatch_error, text_matches
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
 
@@ -82,20 +82,8 @@ def convert_i2b2_2010(
     concept crosses them), or with ``doc_per_document`` one per note with sentence starts set.
     """
     summary = ConversionSummary(format="i2b2-2010")
-    vocab = vocab or Vocab()
-
-    def generate() -> Iterator[Doc]:
-        for con_path, note_path in iter_note_pairs(
-            input_path, SUFFIXES, summary, progress, lenient
-        ):
-            try:
-                note = read_note(note_path)
-            except ConversionError as err:
-                summary.files_read += 1
-                skip_or_raise(err, lenient=lenient, summary=summary, what="notes")
-                continue
-            summary.files_read += 2
-            entities = read_concepts(con_path, note, summary, lenient, show_text)
-            yield from note_docs(vocab, note, entities, doc_per_document, summary)
-
-    return generate(), summary
+    docs = convert_note_pairs(
+        input_path, SUFFIXES, read_concepts, summary, doc_per_document=doc_per_document,
+        lenient=lenient, show_text=show_text, progress=progress, vocab=vocab,
+    )
+    return docs, summary
