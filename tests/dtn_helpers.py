@@ -1,13 +1,13 @@
 """Helpers for the DTN tests: real slices of ../shared/data and a short training loop."""
+import itertools
 import os
 import random
 from itertools import islice
 from pathlib import Path
 
 import pytest
-import spacy
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
+from thinc.api import Adam
 
 from spacy_dtn import set_task
 from spacy_dtn.convert.iob import convert_iob
@@ -44,3 +44,21 @@ def train_steps(nlp, target, source, steps: int, batch_size: int = 16, seed: int
         losses = nlp.update(batch, sgd=optimizer)
         history.append(losses)
     return history
+
+
+def read_iob(path: Path, n_lines: int):
+    """(words, tags) of the complete sentences within the first ``n_lines`` lines of an IOB
+    table, read raw (tests that feed spaCy hand-made Docs, independent of the converters)."""
+    sents, words, tags = [], [], []
+    with path.open(encoding="utf8") as f:
+        for line in itertools.islice(f, n_lines):
+            line = line.rstrip("\n")
+            if not line:
+                if words:
+                    sents.append((words, tags))
+                words, tags = [], []
+                continue
+            word, tag = line.split("\t")
+            words.append(word)
+            tags.append(tag)
+    return sents

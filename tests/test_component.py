@@ -11,7 +11,7 @@ from thinc.api import Adam
 
 from spacy_dtn.nn.iobes import is_valid_iobes
 
-from dtn_helpers import read_examples, train_steps
+from dtn_helpers import read_examples
 
 
 def ents(doc):

@@ -1,7 +1,5 @@
 """``spacy_dtn.evaluate``: seqeval strict IOBES scores, spaCy's scores, and the command."""
-import itertools
 import json
-from pathlib import Path
 
 import pytest
 import spacy
@@ -11,7 +9,7 @@ from typer.testing import CliRunner
 
 from spacy_dtn.evaluate import evaluate_cli, evaluate_docs, to_iobes
 
-DATA = Path("/work/shared/data")
+from dtn_helpers import DATA, read_iob
 runner = CliRunner()
 
 
@@ -92,22 +90,6 @@ def test_evaluate_docs_rejects_what_it_cannot_score():
 
 
 # ---------------------------------------------------------------- a real pipeline on real data
-
-
-def read_iob(path: Path, n_lines: int):
-    sents, words, tags = [], [], []
-    with path.open(encoding="utf8") as f:
-        for line in itertools.islice(f, n_lines):
-            line = line.rstrip("\n")
-            if not line:
-                if words:
-                    sents.append((words, tags))
-                words, tags = [], []
-                continue
-            word, tag = line.split("\t")
-            words.append(word)
-            tags.append(tag)
-    return sents
 
 
 def entity_patterns(sents):

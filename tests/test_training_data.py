@@ -2,7 +2,6 @@
 
 Corpora are small DocBins built from the first lines of the real IOB tables, read in place.
 """
-import itertools
 import logging
 from collections import Counter
 from pathlib import Path
@@ -18,25 +17,8 @@ from spacy_dtn.subsample import subsample
 from spacy_dtn.tasks import TARGET, get_task, set_task
 from spacy_dtn.training import configure_batch_by_task, create_transfer_corpus
 
-DATA = Path("/work/shared/data")
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="needs the corpora in /work/shared/data")
-
-
-def read_iob(path: Path, n_lines: int) -> List[Tuple[List[str], List[str]]]:
-    """The complete sentences within the first ``n_lines`` lines of an IOB table."""
-    sents, words, tags = [], [], []
-    with path.open(encoding="utf8") as f:
-        for line in itertools.islice(f, n_lines):
-            line = line.rstrip("\n")
-            if not line:
-                if words:
-                    sents.append((words, tags))
-                words, tags = [], []
-                continue
-            word, tag = line.split("\t")
-            words.append(word)
-            tags.append(tag)
-    return sents
+from dtn_helpers import DATA, read_iob
+pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"needs the corpora in {DATA}")
 
 
 def write_docbin(path: Path, sents, vocab=None) -> List[Doc]:
