@@ -2,6 +2,7 @@
 import typer
 
 from .benchmark import benchmark_cli
+from .compare import compare_cli
 from .convert.cli import convert_cli, subsample_cli
 from .evaluate import evaluate_cli
 from .gates import gates_cli
@@ -19,6 +20,7 @@ app.command("subsample")(subsample_cli)
 app.command("evaluate")(evaluate_cli)
 app.command("benchmark")(benchmark_cli)
 app.command("grid")(grid_cli)
+app.command("compare")(compare_cli)
 app.command("gates")(gates_cli)
 
 

@@ -9,7 +9,7 @@ device, so the same code runs under numpy and cupy.
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -136,6 +136,8 @@ def build_dtn_tagger(
     max_word_chars: int = 32,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
+    normalize: bool = False,
+    label_map: Optional[Union[str, Dict[str, str]]] = None,
 ) -> Model[DTNInput, DTNOutput]:
     """The DTN tagger; the PyTorch network is built by :func:`set_tasks` (from the component).
 
@@ -146,6 +148,7 @@ def build_dtn_tagger(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
         word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
         dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
+        normalize=normalize, label_map=label_map,
     )
     parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
     return Model(

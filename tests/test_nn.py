@@ -221,18 +221,18 @@ def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, tas
         emb = net.char.embed(char_ids[u : u + 1, : char_lengths[u]])
         h_c = run(net.char, task, emb, emb.mean(1),
                   lambda rnn, x: torch.cat(list(rnn(x)[1][0][:, 0]), dim=-1)[None])
-        word_vectors.append(h_c[0])
+        word_vectors.append(net.norm(h_c[0]))
     tagset = net.tagsets[task]
     allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
     tags, start = [], 0
     for n in lengths.tolist():
         m = torch.stack([torch.cat([word_vectors[int(token_index[start + t])], words[start + t]])
                          for t in range(n)])[None]
-        h = run(net.word, task, m, m, lambda rnn, x: rnn(x)[0])[0]
+        h = net.norm(run(net.word, task, m, m, lambda rnn, x: rnn(x)[0])[0])
         states = {id(rnn): None for rnn in net.decoder.shared.paths(task)}
         prev = tagset.start
         for t in range(n):
-            x = torch.cat([h[t], net.decoder.tag_embed[task].weight[prev]])[None, None]
+            x = torch.cat([h[t], net.decoder.tag_table(task)[prev]])[None, None]
 
             def step(rnn, x):
                 out, states[id(rnn)] = rnn(x, states[id(rnn)])
@@ -240,7 +240,8 @@ def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, tas
 
             o = run(net.decoder, task, x, x, step)
             mask = allowed[prev] & (end_ok if t == n - 1 else torch.ones_like(end_ok))
-            prev = net.decoder.output[task](o[0, 0]).masked_fill(~mask, float("-inf")).argmax().item()
+            logits = net.decoder.logits(task, net.norm(o[0, 0]))
+            prev = logits.masked_fill(~mask, float("-inf")).argmax().item()
             tags.append(prev)
         start += n
     return tags
@@ -256,3 +257,47 @@ def test_fast_inference_path_predicts_exactly_what_the_naive_network_does(sharin
         batch = random_batch(6, [6, 2, 9, 1, 4], n_words=11, seed=5)
         fast, _ = net(*batch, task="target")
         assert fast.tolist() == reference_tags(net, *batch)
+
+
+def test_label_map_ties_the_source_rows_to_the_target_rows():
+    """T-A: a source label of the same name reads the target's tag embedding and output rows."""
+    from spacy_dtn.nn.iobes import TagSet, tied_tags
+
+    target, source = TagSet(["Chemical", "Disease"]), TagSet(["Disease", "Gene"])
+    # target tags: O, B/I/E/S-Chemical (1-4), B/I/E/S-Disease (5-8); start 9
+    # source tags: O, B/I/E/S-Disease (1-4), B/I/E/S-Gene (5-8); start 9
+    assert tied_tags(source, target, "name") == [0, 5, 6, 7, 8, -1, -1, -1, -1, 9]
+    assert tied_tags(source, target, {"Gene": "Chemical"}) == [0, -1, -1, -1, -1, 1, 2, 3, 4, 9]
+    assert tied_tags(source, target, {"Nope": "Disease"}) == [-1] * 10
+    torch.manual_seed(0)
+    labels = {"target": ["Chemical", "Disease"], "source": ["Disease", "Gene"]}
+    net = DTNNetwork(NetworkConfig(word_width=6, label_map="name"), "target", labels)
+    dec = net.decoder
+    assert dec.output["source"].weight.shape[0] == 4  # the Gene tags only
+    assert dec.tag_embed["source"].weight.shape[0] == 4
+    o = torch.randn(3, net.config.decoder_hidden)
+    src, tgt = dec.logits("source", o), dec.logits("target", o)
+    assert torch.allclose(src[:, :5], tgt[:, [0, 5, 6, 7, 8]], atol=1e-6)
+    assert torch.equal(dec.tag_table("source")[[0, 1, 9]], dec.tag_table("target")[[0, 5, 9]])
+    # a source batch trains the target's Disease rows
+    batch = random_batch(6, [4, 2])
+    logits, _ = net(*batch, task="source", gold=torch.tensor([0, 1, 2, 4, 0, 5]))
+    logits.sum().backward()
+    assert dec.output["target"].weight.grad[5].abs().sum() > 0
+    assert dec.output["target"].weight.grad[1].abs().sum() == 0  # B-Chemical: not in source
+    # without a map nothing is tied
+    plain = DTNNetwork(NetworkConfig(word_width=6), "target", labels).decoder
+    assert plain.output["source"].weight.shape[0] == 9 and plain.tied == []
+
+
+def test_normalized_network_still_matches_the_naive_oracle():
+    torch.manual_seed(4)
+    net = DTNNetwork(NetworkConfig(word_width=6, sharing="dtn", normalize=True, label_map="name"),
+                     "target", {"target": ["A", "C"], "source": ["C"]}).eval()
+    with torch.no_grad():
+        net.decoder.output["target"].weight.mul_(3)
+        batch = random_batch(6, [6, 2, 9, 1, 4], n_words=11, seed=6)
+        fast, _ = net(*batch, task="target")
+        assert fast.tolist() == reference_tags(net, *batch)
+        fast, _ = net(*batch, task="source")
+        assert fast.tolist() == reference_tags(net, *batch, task="source")

@@ -6,11 +6,14 @@ transitions; it reuses the same LSTM weights through an explicit cell so that th
 the input known in advance (``h_t``) is projected once for all steps, and the previous tag's
 contribution is a row lookup in a precomputed table.
 """
-from typing import Dict, Sequence, Tuple
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from .norm import normalize_output
 from .packing import Packing
 from .sharing import Gates, SharedComponent
 
@@ -25,14 +28,36 @@ class Decoder(nn.Module):
         in_width: int,
         tag_embed: int,
         hidden: int,
+        tied_tags: Optional[Dict[str, List[int]]] = None,
+        normalize: bool = False,
     ):
         super().__init__()
         self.in_width = in_width
-        # Each task has its own tag embedding (with a start symbol) and output layer.
+        self.normalize = normalize
+        self.target = target
+        # Each task has its own tag embedding (with a start symbol) and output layer, except
+        # for the tags it shares with the target (label-mapped output sharing, Yang et al.'s
+        # T-A): ``tied_tags[source][j]`` is the target tag that source tag ``j`` is (the
+        # start symbol last), or -1. A tied tag's embedding row and output row *are* the
+        # target's; the source keeps rows for its other tags only.
+        tied_tags = {t: v for t, v in (tied_tags or {}).items() if any(x >= 0 for x in v)}
+        self.tied = sorted(tied_tags)
+        own = {task: (n + 1, n) for task, n in tag_counts.items()}
+        for task, ties in tied_tags.items():
+            n_tied_out = sum(1 for t in ties[:-1] if t >= 0)
+            own[task] = (len(ties) - n_tied_out - (ties[-1] >= 0), len(ties) - 1 - n_tied_out)
+            n_target = tag_counts[target]
+            embed_index, output_index = _tie_index(ties, n_target)
+            self.register_buffer(f"embed_index_{task}", embed_index, persistent=False)
+            self.register_buffer(f"output_index_{task}", output_index, persistent=False)
         self.tag_embed = nn.ModuleDict(
-            {task: nn.Embedding(n + 1, tag_embed) for task, n in tag_counts.items()}
+            {task: nn.Embedding(rows, tag_embed) for task, (rows, _) in own.items()}
         )
-        self.output = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in tag_counts.items()})
+        with warnings.catch_warnings():  # a fully tied source keeps zero rows of its own
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.output = nn.ModuleDict(
+                {task: nn.Linear(hidden, rows) for task, (_, rows) in own.items()}
+            )
 
         def make_rnn() -> nn.Module:
             return nn.LSTM(in_width + tag_embed, hidden, batch_first=True)
@@ -41,11 +66,32 @@ class Decoder(nn.Module):
             scheme, make_rnn, target, sources, hidden, in_width + tag_embed
         )
 
+    def tag_table(self, task: str) -> torch.Tensor:
+        """The task's tag embeddings, (n_tags + 1, tag_embed), the start symbol last."""
+        own = self.tag_embed[task].weight
+        if task not in self.tied:
+            return own
+        rows = torch.cat([self.tag_embed[self.target].weight, own])
+        return rows[getattr(self, f"embed_index_{task}")]
+
+    def logits(self, task: str, o: torch.Tensor) -> torch.Tensor:
+        """``W o_t + b`` of the task's output layer, (…, n_tags)."""
+        own = self.output[task]
+        if task not in self.tied:
+            return own(o)
+        target = self.output[self.target]
+        index = getattr(self, f"output_index_{task}")
+        weight = torch.cat([target.weight, own.weight])[index]
+        return F.linear(o, weight, torch.cat([target.bias, own.bias])[index])
+
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize_output(x, self.normalize)
+
     def teacher_forced(
         self, task: str, h: torch.Tensor, prev_tags: torch.Tensor, packing: Packing
     ) -> Tuple[torch.Tensor, Gates]:
         """Decoder states (N, hidden) for known previous tags; everything in packed order."""
-        x = torch.cat([h, self.tag_embed[task](prev_tags)], dim=-1)
+        x = torch.cat([h, F.embedding(prev_tags, self.tag_table(task))], dim=-1)
         sequence = packing.pack(x)
         outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
         return self.shared.combine(task, outputs, x)
@@ -65,15 +111,14 @@ class Decoder(nn.Module):
         the valid transitions from each tag or the start; ``end_ok`` (n,) the tags a
         sentence may end with. Gate values come back per position, packed.
         """
-        embed = self.tag_embed[task]
-        output = self.output[task]
-        start = embed.num_embeddings - 1
+        embed = self.tag_table(task)
+        start = embed.shape[0] - 1
         cells = []
         for lstm in self.shared.paths(task):
             w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
             bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
             pre = torch.addmm(bias, h, w_ih[:, : self.in_width].t())
-            table = torch.matmul(embed.weight, w_ih[:, self.in_width :].t())
+            table = torch.matmul(embed, w_ih[:, self.in_width :].t())
             cells.append((pre, table, w_hh.t()))
         n_rows, hidden = packing.steps[0], w_hh.shape[1]
         states = [(h.new_zeros(n_rows, hidden), h.new_zeros(n_rows, hidden)) for _ in cells]
@@ -94,13 +139,13 @@ class Decoder(nn.Module):
                 h_p = torch.sigmoid(z_o) * torch.tanh(c_p)
                 states[i] = (h_p, c_p)
                 outputs.append(h_p)
-            a = torch.cat([h[rows], embed(prev)], dim=-1)
+            a = torch.cat([h[rows], embed[prev]], dim=-1)
             o, gates = self.shared.combine(task, outputs, a)
             mask = allowed[prev]
             ending = steps[t + 1] if t + 1 < len(steps) else 0
             if ending < k:
                 mask[ending:k] &= end_ok
-            prev = output(o).masked_fill(~mask, float("-inf")).argmax(dim=-1)
+            prev = self.logits(task, self.norm(o)).masked_fill(~mask, float("-inf")).argmax(dim=-1)
             tags[rows] = prev
             for name, value in gates.items():
                 if name not in gate_values:
@@ -113,4 +158,32 @@ class Decoder(nn.Module):
         for source in self.shared.sources:
             del self.tag_embed[source]
             del self.output[source]
+            if source in self.tied:
+                delattr(self, f"embed_index_{source}")
+                delattr(self, f"output_index_{source}")
+        self.tied = []
         self.shared.drop_sources()
+
+
+def _tie_index(ties: List[int], n_target: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Row indices into ``cat([target rows, own rows])`` for a source's tags.
+
+    ``ties``: for each source tag (the start symbol last) the target tag it is, or -1. The
+    target's embedding table has ``n_target + 1`` rows (start last) and its output layer
+    ``n_target``; untied tags take the source's own rows in order.
+    """
+    embed_index, output_index = [], []
+    own_embed = own_output = 0
+    for j, tie in enumerate(ties):
+        is_start = j == len(ties) - 1
+        if tie >= 0:
+            embed_index.append(n_target if is_start else tie)
+            if not is_start:
+                output_index.append(tie)
+            continue
+        embed_index.append(n_target + 1 + own_embed)
+        own_embed += 1
+        if not is_start:
+            output_index.append(n_target + own_output)
+            own_output += 1
+    return torch.tensor(embed_index), torch.tensor(output_index, dtype=torch.long)

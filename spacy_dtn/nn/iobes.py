@@ -1,5 +1,5 @@
 """IOBES tag sets and the transitions that keep a decoded sequence valid."""
-from typing import Iterable, List, Sequence
+from typing import Dict, Iterable, List, Sequence, Union
 
 import torch
 
@@ -54,3 +54,38 @@ def is_valid_iobes(tags: Sequence[str]) -> bool:
             return False
         prev = tag
     return prev == "O" or prev[0] in "ES"
+
+
+def label_pairs(
+    source_labels: Sequence[str], target_labels: Sequence[str], label_map: Union[str, Dict[str, str]]
+) -> Dict[str, str]:
+    """Which source label is which target label: ``"name"`` pairs equal names, a dict is
+    taken as given (pairs naming a label a task does not have are left out)."""
+    if label_map == "name":
+        return {label: label for label in source_labels if label in target_labels}
+    if isinstance(label_map, dict):
+        return {s: t for s, t in label_map.items() if s in source_labels and t in target_labels}
+    raise ValueError(
+        f"label_map must be null, 'name' or a {{source label: target label}} table, got {label_map!r}"
+    )
+
+
+def tied_tags(source: TagSet, target: TagSet, label_map: Union[str, Dict[str, str]]) -> List[int]:
+    """For each source tag (then the start symbol) the target tag it is, or -1.
+
+    With at least one label pair, ``O`` and the start symbol are tied as well: both tasks then
+    read the same output row for "no entity here".
+    """
+    pairs = label_pairs(source.labels, target.labels, label_map)
+    if not pairs:
+        return [-1] * (len(source) + 1)
+    ties = []
+    for tag in source.tags:
+        if tag == "O":
+            ties.append(target.index["O"])
+            continue
+        prefix, label = tag.split("-", 1)
+        mapped = pairs.get(label)
+        ties.append(target.index[f"{prefix}-{mapped}"] if mapped is not None else -1)
+    ties.append(target.start)
+    return ties

@@ -1,13 +1,14 @@
 """The whole tagger: character encoder → word encoder → decoder, one scheme per component."""
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from .decoder import Decoder
 from .encoders import CharEncoder, WordEncoder
-from .iobes import TagSet
+from .iobes import TagSet, tied_tags
+from .norm import normalize_output
 from .packing import Packing
 from .schemes import COMPONENTS, parse_sharing
 
@@ -30,6 +31,11 @@ class NetworkConfig:
     dropout: float = 0.5
     share_lambda: float = 0.001
     n_char_buckets: int = 2048
+    # Not in the paper; the defaults here keep a 0.1.0 pipeline computing what it did.
+    normalize: bool = False
+    # Label-mapped output sharing (Yang et al. 2017, T-A): None, "name" (a source label and a
+    # target label of the same name are one) or {source label: target label}.
+    label_map: Optional[Union[str, Dict[str, str]]] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,8 +73,16 @@ class DTNNetwork(nn.Module):
         self.decoder = Decoder(
             schemes[2], target, self.sources, {t: len(s) for t, s in self.tagsets.items()},
             self.word.width, config.tag_embed, config.decoder_hidden,
+            tied_tags={
+                source: tied_tags(self.tagsets[source], self.tagsets[target], config.label_map)
+                for source in self.sources if config.label_map
+            },
+            normalize=config.normalize,
         )
         self.dropout = nn.Dropout(config.dropout)
+
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize_output(x, self.config.normalize)
 
     @property
     def tasks(self) -> List[str]:
@@ -99,14 +113,14 @@ class DTNNetwork(nn.Module):
             raise KeyError(f"Unknown task {task!r}; this network knows {self.tasks}")
         packing = Packing.from_lengths(lengths, words.device)
         h_c, char_gates = self.char(task, char_ids, char_lengths)
-        m = torch.cat([self.dropout(h_c)[token_index], self.dropout(words)], dim=-1)
+        m = torch.cat([self.dropout(self.norm(h_c))[token_index], self.dropout(words)], dim=-1)
         h, word_gates = self.word(task, m[packing.gather], packing)
-        h = self.dropout(h)
+        h = self.dropout(self.norm(h))
         if gold is not None:
             prev = torch.cat([gold.new_zeros(1), gold[:-1].clamp(min=0)])
             prev[packing.starts] = self.tagsets[task].start
             o, _ = self.decoder.teacher_forced(task, h, prev[packing.gather], packing)
-            logits = self.decoder.output[task](self.dropout(o))
+            logits = self.decoder.logits(task, self.dropout(self.norm(o)))
             return logits[packing.scatter], self.share_penalty()
         tags, decoder_gates = self.decoder.greedy(
             task, h, packing, getattr(self, f"allowed_{task}"), getattr(self, f"end_ok_{task}")

@@ -1,0 +1,390 @@
+"""``python -m spacy_dtn compare``: DTN against spaCy's own ``ner``, over seeds, at convergence.
+
+The one question a user asks before switching is whether ``dtn_ner`` with transfer beats what
+they already have: spaCy's ``ner`` trained on the same target sentences. One seed answers
+nothing (the spread between two 10 % subsamples is about 1 F1), so every system is trained
+for each seed, and the seed drives both the target subsample and the training. Each run is
+spaCy's own ``spacy train`` (early stopping on the full target dev set) in its own process,
+so that ``--jobs 2`` uses two cores with one PyTorch thread each, and each score is
+``python -m spacy_dtn evaluate`` on the target test set.
+
+Layout of ``--output-dir``::
+
+    runs/seed-<s>/<system>/model-best, train.log, test_scores.json, done.json
+    compare.json    setting, seeds, per system: F1 per seed, mean, sd, P/R, per-type F1
+    compare.md      the same as a markdown table, with the protocol and command
+
+A run with ``done.json`` is not trained again: stop and rerun the same command to resume, or
+add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written
+to ``compare.json``: paths are kept as given, relative to the working directory.
+"""
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import srsly
+import typer
+from wasabi import msg
+
+from .convert.cli import fail
+
+#: The systems of the comparison and the config each trains, unless ``--system`` says otherwise.
+DEFAULT_SYSTEMS = {
+    "dtn": "configs/dtn.cfg",
+    "dtn_hs": "configs/dtn_hs.cfg",
+    "baseline": "configs/baseline.cfg",
+    "ner": "configs/ner_efficiency.cfg",
+}
+DONE_FILE = "done.json"
+SCORES_FILE = "test_scores.json"
+
+
+class CompareError(Exception):
+    """A problem with the command's input: reported as one line, exit code 1."""
+
+
+@dataclass
+class Run:
+    """One training: a system (its config) under one seed."""
+
+    system: str
+    config: str
+    seed: int
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.seed} {self.system}"
+
+
+# ------------------------------------------------------------------ statistics (pure)
+
+
+def mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    """Mean and sample standard deviation (n - 1; None with fewer than two values)."""
+    values = list(values)
+    if not values:
+        return {"mean": None, "sd": None}
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    return {"mean": statistics.fmean(values), "sd": sd}
+
+
+def summarize(scores_by_seed: Dict[int, Dict[str, Any]], dev_by_seed: Dict[int, float]) -> Dict[str, Any]:
+    """One system's row: per-seed lists (in seed order, percent) and their mean ± sd.
+
+    ``scores_by_seed``: the ``evaluate`` JSON of each seed's model-best on the test set
+    (fractions); ``dev_by_seed``: each seed's best dev ``ents_f`` (fraction).
+    """
+    seeds = sorted(scores_by_seed)
+    row: Dict[str, Any] = {"seeds": seeds}
+    for key in ("precision", "recall", "f1"):
+        values = [100 * scores_by_seed[s]["micro"][key] for s in seeds]
+        short = {"precision": "p", "recall": "r", "f1": "f1"}[key]
+        row[short] = values
+        stats = mean_sd(values)
+        if key == "f1":
+            row.update(stats)
+        else:
+            row[f"{short}_mean"] = stats["mean"]
+    dev = [100 * dev_by_seed[s] for s in seeds if s in dev_by_seed]
+    row["dev_f1"] = dev
+    row["dev_mean"] = mean_sd(dev)["mean"]
+    labels = sorted({label for s in seeds for label in scores_by_seed[s]["per_type"]})
+    per_type = {}
+    for label in labels:
+        values = [100 * scores_by_seed[s]["per_type"].get(label, {"f1": 0.0})["f1"] for s in seeds]
+        per_type[label] = {"f1": values, **mean_sd(values)}
+    row["per_type"] = per_type
+    return row
+
+
+def _fmt(value: Optional[float], sd: Optional[float] = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" + (f" ± {sd:.2f}" if sd is not None else "")
+
+
+def format_markdown(result: Dict[str, Any]) -> str:
+    """compare.md: the protocol, then one row per system (test P/R/F1, per type, dev F1)."""
+    setting = result["setting"]
+    systems = result["systems"]
+    labels = sorted({label for row in systems.values() for label in row["per_type"]})
+    lines = [f"# {setting['source']} → {setting['target']} {setting['fraction_pct']} %", ""]
+    lines.append(
+        f"Seeds {', '.join(map(str, result['seeds']))} (each seed: the target subsample and "
+        "the training); test scores of each run's best target-dev checkpoint; mean ± sample "
+        "sd over seeds; strict entity F1 in percent."
+    )
+    lines.append("")
+    for key in ("target_train", "source_train", "dev", "test", "vectors", "max_steps",
+                "eval_frequency", "patience", "dev_limit"):
+        lines.append(f"* {key}: `{setting.get(key)}`")
+    configs = ", ".join(f"{name} `{row['config']}`" for name, row in systems.items())
+    lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`", ""]
+    header = ["system", "test P", "test R", "test F1"] + labels + ["dev F1", "F1 per seed",
+                                                                  "train s (mean)"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * 1 + "---:|" * (len(header) - 1))
+    for name, row in systems.items():
+        per_seed = " / ".join(f"{v:.2f}" for v in row["f1"])
+        cells = [name, _fmt(row["p_mean"]), _fmt(row["r_mean"]), "**" + _fmt(row["mean"], row["sd"]) + "**"]
+        cells += [_fmt(row["per_type"].get(label, {}).get("mean"),
+                       row["per_type"].get(label, {}).get("sd")) for label in labels]
+        train_s = row.get("train_seconds") or []
+        cells += [_fmt(row["dev_mean"]), per_seed,
+                  f"{statistics.fmean(train_s):.0f}" if train_s else "n/a"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ runs
+
+
+def parse_systems(entries: Sequence[str]) -> Dict[str, str]:
+    """``--system NAME`` (a default system) or ``--system NAME=CONFIG``; order kept."""
+    systems: Dict[str, str] = {}
+    for entry in entries:
+        name, _, config = entry.partition("=")
+        name = name.strip()
+        if not config:
+            if name not in DEFAULT_SYSTEMS:
+                raise CompareError(
+                    f"unknown system {name!r}: use one of {', '.join(DEFAULT_SYSTEMS)} or "
+                    "NAME=CONFIG (a training config whose train reader is "
+                    "spacy_dtn.TransferCorpus.v1)"
+                )
+            config = DEFAULT_SYSTEMS[name]
+        systems[name] = config
+    return systems
+
+
+def parse_seeds(text: str) -> List[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise CompareError(f"--seeds: expected comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise CompareError("--seeds: no seed given")
+    return sorted(dict.fromkeys(seeds))
+
+
+def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
+    """``spacy train`` for one run: its config, the shared paths and budget, the seed.
+
+    The seed is ``system.seed`` (training, batcher) and ``corpora.train.seed`` (the target
+    subsample of ``corpora.train.target_fraction``), so one number fixes both.
+    """
+    from spacy.util import load_config
+
+    paths = load_config(run.config, interpolate=False).get("paths", {})
+    cmd = [sys.executable, "-m", "spacy", "train", run.config, "--output", str(run.run_dir)]
+    values = {"target": options["target"], "source": options["source"], "dev": options["dev"],
+              "vectors": options["vectors"]}
+    for key, value in values.items():
+        if key in paths:
+            cmd += [f"--paths.{key}", "null" if value is None else str(value)]
+    cmd += [
+        "--system.seed", str(run.seed),
+        "--corpora.train.seed", str(run.seed),
+        "--corpora.train.target_fraction", str(options["fraction"]),
+        "--training.max_steps", str(options["max_steps"]),
+        "--training.eval_frequency", str(options["eval_frequency"]),
+        "--training.patience", str(options["patience"]),
+        "--corpora.dev.limit", str(options["dev_limit"]),
+        "--gpu-id", str(options["gpu_id"]),
+    ]
+    return cmd
+
+
+def evaluate_command(run: Run, options: Dict[str, Any]) -> List[str]:
+    return [sys.executable, "-m", "spacy_dtn", "evaluate", str(run.run_dir / "model-best"),
+            str(options["test"]), "--output", str(run.run_dir / SCORES_FILE),
+            "--gpu-id", str(options["gpu_id"])]
+
+
+def run_subprocess(cmd: List[str], log_path: Path, threads: int) -> None:
+    """Run one command with ``threads`` PyTorch/OpenMP threads, its output appended to a log."""
+    env = dict(os.environ)
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = str(threads)
+        env["MKL_NUM_THREADS"] = str(threads)
+    with log_path.open("a", encoding="utf8") as log:
+        log.write("$ " + shlex.join(cmd) + "\n")
+        log.flush()
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        raise CompareError(f"command failed (exit {code}); see {log_path}: {shlex.join(cmd)}")
+
+
+def execute_run(run: Run, options: Dict[str, Any],
+                runner: Callable[[List[str], Path, int], None] = run_subprocess) -> Dict[str, Any]:
+    """Train and score one run unless it is done; returns its ``done.json``."""
+    done = run.run_dir / DONE_FILE
+    if done.exists():
+        return srsly.read_json(done)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    log = run.run_dir / "train.log"
+    log.write_text("", encoding="utf8")
+    msg.info(f"{run.label}: training ({log})")
+    start = time.time()
+    runner(train_command(run, options), log, options["threads"])
+    train_seconds = time.time() - start
+    best = run.run_dir / "model-best"
+    if not best.is_dir():
+        raise CompareError(f"{run.label}: spaCy's training wrote no {best}")
+    runner(evaluate_command(run, options), log, options["threads"])
+    meta = srsly.read_json(best / "meta.json")
+    info = {
+        "system": run.system, "config": run.config, "seed": run.seed,
+        "train_seconds": round(train_seconds, 1),
+        "dev_ents_f": float(meta.get("performance", {}).get("ents_f") or 0.0),
+        "test": srsly.read_json(run.run_dir / SCORES_FILE),
+    }
+    srsly.write_json(done, info)
+    return info
+
+
+def run_compare(
+    systems: Dict[str, str],
+    seeds: Sequence[int],
+    output_dir: Path,
+    options: Dict[str, Any],
+    jobs: int = 1,
+    runner: Callable[[List[str], Path, int], None] = run_subprocess,
+) -> Dict[str, Any]:
+    """Run (or resume) every system × seed, then write compare.json and compare.md."""
+    for key in ("target", "dev", "test"):
+        if not Path(options[key]).exists():
+            raise CompareError(f"--{key}: no such file {options[key]}")
+    if options.get("source") and not Path(options["source"]).exists():
+        raise CompareError(f"--source: no such file {options['source']}")
+    if options.get("vectors") and not Path(options["vectors"]).exists():
+        raise CompareError(f"--vectors: no such path {options['vectors']}")
+    for name, config in systems.items():
+        if not Path(config).is_file():
+            raise CompareError(f"system {name}: config not found: {config}")
+    runs = [Run(name, config, seed, output_dir / "runs" / f"seed-{seed}" / name)
+            for seed in seeds for name, config in systems.items()]
+    results: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in systems}
+    todo = [run for run in runs if not (run.run_dir / DONE_FILE).exists()]
+    for run in runs:
+        if run not in todo:
+            results[run.system][run.seed] = srsly.read_json(run.run_dir / DONE_FILE)
+    if len(todo) < len(runs):
+        msg.info(f"{len(runs) - len(todo)} of {len(runs)} runs done before (resumed)")
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {}
+        for run in todo:
+            futures[pool.submit(execute_run, run, options, runner)] = run
+        for k, future in enumerate(as_completed(futures), 1):
+            run = futures[future]
+            info = future.result()
+            results[run.system][run.seed] = info
+            elapsed = time.time() - started
+            eta = elapsed / k * (len(todo) - k)
+            msg.good(
+                f"[{k}/{len(todo)}] {run.label}: dev F1 {100 * info['dev_ents_f']:.2f}, test "
+                f"F1 {100 * info['test']['micro']['f1']:.2f} ({info['train_seconds']:.0f} s; "
+                f"about {eta / 60:.0f} min left)"
+            )
+    result = aggregate(systems, seeds, results, options)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_dir / "compare.json", result)
+    (output_dir / "compare.md").write_text(format_markdown(result), encoding="utf8")
+    return result
+
+
+def aggregate(systems: Dict[str, str], seeds: Sequence[int],
+              results: Dict[str, Dict[int, Dict[str, Any]]], options: Dict[str, Any]) -> Dict[str, Any]:
+    """compare.json: the setting, the seeds and one summarized row per system."""
+    rows = {}
+    for name, config in systems.items():
+        by_seed = results[name]
+        row = summarize({s: info["test"] for s, info in by_seed.items()},
+                        {s: info["dev_ents_f"] for s, info in by_seed.items()})
+        row["config"] = config
+        row["train_seconds"] = [by_seed[s]["train_seconds"] for s in sorted(by_seed)]
+        rows[name] = row
+    setting = {
+        "source": options["source_name"], "target": options["target_name"],
+        "fraction": options["fraction"], "fraction_pct": round(100 * options["fraction"], 4),
+        "target_train": options["target"], "source_train": options["source"],
+        "dev": options["dev"], "test": options["test"], "vectors": options["vectors"],
+        "max_steps": options["max_steps"], "eval_frequency": options["eval_frequency"],
+        "patience": options["patience"], "dev_limit": options["dev_limit"],
+        "threads_per_run": options["threads"], "jobs": options.get("jobs"),
+        "command": options.get("command"),
+    }
+    return {"setting": setting, "seeds": list(seeds), "systems": rows}
+
+
+def default_results_name(source: Optional[str], target: str, fraction: float) -> str:
+    """``ncbi-disease-to-bc5cdr-10pct``: where a setting's results live in ``results/``."""
+    pct = f"{100 * fraction:g}"
+    return f"{source or 'none'}-to-{target}-{pct}pct"
+
+
+def _relative(path: Optional[Path]) -> Optional[str]:
+    """A path as given, made relative to the working directory when it lies below it."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def compare_cli(
+    # fmt: off
+    target: Path = typer.Option(..., "--target", help="Target train DocBin, in full: each seed keeps its own --fraction of it"),
+    source: Optional[Path] = typer.Option(None, "--source", help="Source train DocBin (used in full by the transfer systems)"),
+    dev: Path = typer.Option(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
+    test: Path = typer.Option(..., "--test", help="Target test DocBin: the reported scores"),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct)"),
+    system: List[str] = typer.Option(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner, or NAME=CONFIG; repeat the option"),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
+    fraction: float = typer.Option(0.1, "--fraction", help="Share of the target train sentences kept"),
+    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems)"),
+    max_steps: int = typer.Option(20000, "--max-steps", help="Step cap of every run; early stopping (--patience) ends runs first"),
+    eval_frequency: int = typer.Option(200, "--eval-frequency", help="Steps between dev evaluations"),
+    patience: int = typer.Option(1600, "--patience", help="Stop after this many steps without a better dev score"),
+    dev_limit: int = typer.Option(0, "--dev-limit", help="Dev sentences scored at each evaluation (0: all)"),
+    source_name: Optional[str] = typer.Option(None, "--source-name", help="Name of the source corpus in the tables (default: its folder)"),
+    target_name: Optional[str] = typer.Option(None, "--target-name", help="Name of the target corpus in the tables (default: its folder)"),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once (one process each)"),
+    threads: int = typer.Option(1, "--threads", help="PyTorch/OpenMP threads per run (0: the library default)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
+    # fmt: on
+) -> None:
+    """Train DTN, DTN (HS), the same network without transfer and spaCy's ner on the same
+    target sentences, for several seeds, to convergence; write mean ± sd test scores."""
+    args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "compare" else sys.argv[1:]
+    options = dict(
+        target=_relative(target), source=_relative(source), dev=_relative(dev),
+        test=_relative(test), vectors=_relative(vectors), fraction=fraction,
+        max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
+        dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
+        source_name=source_name or (source.parent.name if source else None),
+        target_name=target_name or target.parent.name,
+        command="python -m spacy_dtn compare " + shlex.join(args),
+    )
+    if output_dir is None:
+        output_dir = Path("results") / default_results_name(
+            options["source_name"], options["target_name"], fraction)
+    try:
+        systems = parse_systems(system)
+        seed_list = parse_seeds(seeds)
+        result = run_compare(systems, seed_list, output_dir, options, jobs=jobs)
+    except CompareError as err:
+        fail(str(err))
+        raise typer.Exit(1)
+    print(format_markdown(result))
+    msg.good(f"Wrote {output_dir / 'compare.json'} and {output_dir / 'compare.md'}")

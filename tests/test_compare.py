@@ -1,0 +1,150 @@
+"""The comparison command: its statistics by hand, its runs (faked), resuming and its JSON."""
+import json
+import math
+import sys
+
+import pytest
+import srsly
+
+from spacy_dtn import compare
+from spacy_dtn.compare import (
+    CompareError, Run, mean_sd, parse_seeds, parse_systems, run_compare, summarize,
+    train_command,
+)
+
+
+def scores(p, r, per_type):
+    f1 = 2 * p * r / (p + r)
+    return {"micro": {"precision": p, "recall": r, "f1": f1},
+            "per_type": {label: {"f1": v} for label, v in per_type.items()}}
+
+
+def test_mean_and_sample_sd_by_hand():
+    out = mean_sd([60.0, 62.0, 67.0])
+    assert out["mean"] == pytest.approx(63.0)
+    # deviations -3, -1, 4: (9 + 1 + 16) / 2 = 13
+    assert out["sd"] == pytest.approx(math.sqrt(13.0))
+    assert mean_sd([5.0]) == {"mean": 5.0, "sd": None}
+
+
+def test_summarize_in_percent_per_seed_and_per_type():
+    row = summarize(
+        {1: scores(0.5, 0.5, {"Disease": 0.4}), 0: scores(0.8, 0.6, {"Disease": 0.6, "Chemical": 0.9})},
+        {0: 0.7, 1: 0.5},
+    )
+    assert row["seeds"] == [0, 1]
+    # seed 0: F1 = 2 * .8 * .6 / 1.4 = 0.685714...
+    assert row["f1"] == pytest.approx([68.5714286, 50.0])
+    assert row["mean"] == pytest.approx((68.5714286 + 50.0) / 2)
+    assert row["p"] == pytest.approx([80.0, 50.0]) and row["r_mean"] == pytest.approx(55.0)
+    assert row["dev_f1"] == pytest.approx([70.0, 50.0])
+    # a type missing in a seed's scores counts as 0 there (the model found none of it)
+    assert row["per_type"]["Chemical"]["f1"] == pytest.approx([90.0, 0.0])
+    assert row["per_type"]["Disease"]["mean"] == pytest.approx(50.0)
+
+
+def test_systems_and_seeds_parsing():
+    assert parse_systems(["dtn", "ner"]) == {"dtn": "configs/dtn.cfg",
+                                              "ner": "configs/ner_efficiency.cfg"}
+    assert parse_systems(["mine=configs/x.cfg"]) == {"mine": "configs/x.cfg"}
+    with pytest.raises(CompareError, match="unknown system"):
+        parse_systems(["crf"])
+    assert parse_seeds("2,0,1,0") == [0, 1, 2]
+    with pytest.raises(CompareError):
+        parse_seeds("a,b")
+
+
+def test_one_seed_drives_the_subsample_and_the_training(tmp_path):
+    options = dict(target="corpus/t.spacy", source="corpus/s.spacy", dev="d.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1)
+    cmd = train_command(Run("ner", "configs/ner_efficiency.cfg", 7, tmp_path), options)
+    pairs = dict(zip(cmd, cmd[1:]))
+    assert pairs["--system.seed"] == "7" and pairs["--corpora.train.seed"] == "7"
+    assert pairs["--corpora.train.target_fraction"] == "0.1"
+    assert pairs["--paths.vectors"] == "null"
+    cmd = train_command(Run("dtn", "configs/dtn.cfg", 0, tmp_path), options)
+    assert dict(zip(cmd, cmd[1:]))["--paths.source"] == "corpus/s.spacy"
+
+
+def fake_runner(calls, f1_of):
+    """Writes what spacy train and spacy_dtn evaluate would; F1 from the run's folder."""
+    def run(cmd, log_path, threads):
+        calls.append(cmd)
+        out = None
+        if cmd[2] == "spacy":  # python -m spacy train CONFIG --output DIR
+            out = cmd[cmd.index("--output") + 1]
+            best = log_path.parent / "model-best"
+            best.mkdir(parents=True, exist_ok=True)
+            srsly.write_json(best / "meta.json", {"performance": {"ents_f": 0.5}})
+        else:
+            out = cmd[cmd.index("--output") + 1]
+            system, seed = log_path.parent.name, int(log_path.parent.parent.name[5:])
+            f1 = f1_of[system][seed]
+            srsly.write_json(out, scores(f1, f1, {"Disease": f1}))
+        assert out is not None
+    return run
+
+
+def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "a.cfg").write_text("[paths]\ntarget = null\nsource = null\ndev = null\n")
+    (tmp_path / "b.cfg").write_text("[paths]\ntarget = null\ndev = null\n")
+    systems = {"dtn": "a.cfg", "ner": "b.cfg"}
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
+                   command="python -m spacy_dtn compare ...")
+    f1_of = {"dtn": {0: 0.70, 1: 0.72}, "ner": {0: 0.66, 1: 0.68}}
+    calls = []
+    out_dir = tmp_path / "results" / "src-to-tgt"
+    result = run_compare(systems, [0, 1], out_dir, options, jobs=2,
+                         runner=fake_runner(calls, f1_of))
+    assert len(calls) == 8  # 2 systems x 2 seeds x (train, evaluate)
+    written = json.loads((out_dir / "compare.json").read_text())
+    assert set(written) == {"setting", "seeds", "systems"} and set(written["systems"]) == set(result["systems"])
+    assert written["seeds"] == [0, 1]
+    dtn = written["systems"]["dtn"]
+    assert dtn["f1"] == pytest.approx([70.0, 72.0]) and dtn["mean"] == pytest.approx(71.0)
+    assert dtn["sd"] == pytest.approx(math.sqrt(2.0))
+    assert dtn["per_type"]["Disease"]["mean"] == pytest.approx(71.0)
+    assert written["systems"]["ner"]["mean"] == pytest.approx(67.0)
+    assert str(tmp_path) not in (out_dir / "compare.json").read_text()
+    table = (out_dir / "compare.md").read_text()
+    assert "| dtn |" in table and "71.00 ± 1.41" in table
+    # Resumed: nothing is trained again; a third seed trains only its own runs.
+    calls.clear()
+    f1_of["dtn"][2], f1_of["ner"][2] = 0.74, 0.70
+    result = run_compare(systems, [0, 1, 2], out_dir, options, runner=fake_runner(calls, f1_of))
+    assert len(calls) == 4
+    assert {c[c.index("--system.seed") + 1] for c in calls if "--system.seed" in c} == {"2"}
+    assert result["systems"]["dtn"]["mean"] == pytest.approx(72.0)
+
+
+def test_missing_inputs_are_compare_errors(tmp_path):
+    options = dict(target=str(tmp_path / "no.spacy"), source=None, dev="x", test="y",
+                   vectors=None)
+    with pytest.raises(CompareError, match="--target"):
+        run_compare({"dtn": "configs/dtn.cfg"}, [0], tmp_path, options)
+
+
+def test_cli_reports_a_bad_system_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spacy_dtn.__main__ import app
+
+    monkeypatch.setattr(sys, "argv", ["spacy_dtn", "compare"])
+    result = CliRunner().invoke(app, [
+        "compare", "--target", str(tmp_path / "t.spacy"), "--dev", "d", "--test", "e",
+        "--output-dir", str(tmp_path / "out"), "--system", "crf",
+    ])
+    assert result.exit_code == 1
+    assert "unknown system 'crf'" in result.output
+    assert compare.DONE_FILE == "done.json"
+
+
+def test_default_results_folder_names_the_setting():
+    assert compare.default_results_name("ncbi-disease", "bc5cdr", 0.1) == "ncbi-disease-to-bc5cdr-10pct"
+    assert compare.default_results_name(None, "bc5cdr", 0.05) == "none-to-bc5cdr-5pct"
