@@ -136,13 +136,34 @@ def build_dtn_tagger(
     max_word_chars: int = 32,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
-    normalize: bool = False,
-    label_map: Optional[Union[str, Dict[str, str]]] = None,
+    normalize: bool = True,
+    label_map: Optional[Union[str, Dict[str, str]]] = "name",
 ) -> Model[DTNInput, DTNOutput]:
-    """The DTN tagger; the PyTorch network is built by :func:`set_tasks` (from the component).
+    """``spacy_dtn.DTNTagger.v2``: the DTN tagger; the PyTorch network is built by
+    :func:`set_tasks` (from the component).
 
+    ``v2`` adds ``normalize`` and ``label_map`` to ``v1`` (the paper's network, which is what
+    pipelines saved by 0.1.0 name and compute: :func:`build_dtn_tagger_v1`).
+
+    tok2vec: the word embeddings ``emb_word``, shared by all tasks.
+    sharing: ``dtn``, ``dtn_hs``, ``baseline`` (target only), a TTN code (``HIS``: char
+        encoder, word encoder, decoder from I/H/S), ``T-B`` or ``T-C``.
+    char_embed, char_hidden: character embedding size; character BiLSTM units per direction.
+    word_hidden: word BiLSTM units per direction. decoder_hidden: decoder LSTM units.
+    tag_embed: size of the previous-tag embedding fed to the decoder.
+    dropout: dropout after every LSTM and on the word embeddings (PyTorch; spaCy's
+        ``training.dropout`` reaches only the tok2vec's own layers).
+    share_lambda: λ of the soft-sharing loss ``λ·‖θ_target − θ_source‖²``.
+    n_char_buckets: characters are hashed into this many embedding rows.
+    max_word_chars: a longer word keeps its first and last halves.
+    mixed_precision: autocast on a CUDA GPU (refused on CPU).
     word_width: width of the tok2vec output; by default its ``nO``. Set it for a tok2vec that
-    learns its width only from data, e.g. a ``TransformerListener`` (the hidden size).
+        learns its width only from data, e.g. a ``TransformerListener`` (the hidden size).
+    normalize: scale each component's output to zero mean, unit variance per token (no
+        parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
+    label_map: label-mapped output sharing (Yang et al.'s T-A): ``"name"`` ties a source label
+        to the target label of the same name, a dict ``{source label: target label}`` ties
+        the pairs given; a tied label has one tag embedding and output row for both tasks.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
@@ -164,6 +185,36 @@ def build_dtn_tagger(
             "word_width": word_width,
             "tasks": None,
         },
+    )
+
+
+def build_dtn_tagger_v1(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    sharing: str = "dtn",
+    char_embed: int = 25,
+    char_hidden: int = 50,
+    word_hidden: int = 100,
+    decoder_hidden: int = 50,
+    tag_embed: int = 50,
+    dropout: float = 0.5,
+    share_lambda: float = 0.001,
+    n_char_buckets: int = 2048,
+    max_word_chars: int = 32,
+    mixed_precision: bool = False,
+    word_width: Optional[int] = None,
+) -> Model[DTNInput, DTNOutput]:
+    """``spacy_dtn.DTNTagger.v1``: the paper's network exactly, as saved by 0.1.0.
+
+    The arguments are those of :func:`build_dtn_tagger` (``v2``), with ``normalize = false``
+    and no ``label_map``; kept so that pipelines trained before ``v2`` load and predict as
+    they did (``configs/dtn_trf.cfg`` uses it too).
+    """
+    return build_dtn_tagger(
+        tok2vec, sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
+        word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
+        dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
+        max_word_chars=max_word_chars, mixed_precision=mixed_precision, word_width=word_width,
+        normalize=False, label_map=None,
     )
 
 

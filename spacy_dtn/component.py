@@ -31,18 +31,20 @@ if not Doc.has_extension(GATES_EXTENSION):
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy_dtn.DTNTagger.v1"
+@architectures = "spacy_dtn.DTNTagger.v2"
 sharing = "dtn"
 char_embed = 25
 char_hidden = 50
 word_hidden = 100
 decoder_hidden = 50
 tag_embed = 50
-dropout = 0.5
+dropout = 0.4
 share_lambda = 0.001
 n_char_buckets = 2048
 max_word_chars = 32
 mixed_precision = false
+normalize = true
+label_map = "name"
 
 [model.tok2vec]
 @architectures = "spacy_dtn.WordEmbed.v1"

@@ -75,7 +75,8 @@ def _own_params(ner, task):
 @pytest.mark.parametrize("sharing", ["III", "dtn", "SIS"])
 def test_a_task_update_leaves_the_other_tasks_own_parameters_unchanged(sharing):
     nlp = spacy.blank("en")
-    nlp.add_pipe("dtn_ner", config={"model": {"sharing": sharing}})
+    # label_map off: tied labels make the target's Disease output rows the source's too.
+    nlp.add_pipe("dtn_ner", config={"model": {"sharing": sharing, "label_map": None}})
     target = read_examples(nlp, "bc5cdr", "train", 8)
     source = read_examples(nlp, "ncbi-disease", "train", 8, task="source")
     nlp.initialize(lambda: target + source)
@@ -224,3 +225,23 @@ def test_pipe_with_two_processes_matches_one(trained, probe_texts):
     expected = [ents(doc) for doc in nlp.pipe(probe_texts)]
     got = [ents(doc) for doc in nlp.pipe(probe_texts, n_process=2, batch_size=4)]
     assert got == expected
+
+
+def test_a_v1_pipeline_keeps_the_papers_network_after_saving_and_loading(tmp_path):
+    """Pipelines saved by 0.1.0 name DTNTagger.v1: they load without v2's settings."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner", config={"model": {
+        "@architectures": "spacy_dtn.DTNTagger.v1",
+        "tok2vec": {"@architectures": "spacy_dtn.WordEmbed.v1", "width": 32},
+    }})
+    target = read_examples(nlp, "bc5cdr", "train", 4)
+    source = read_examples(nlp, "ncbi-disease", "train", 4, task="source")
+    nlp.initialize(lambda: target + source)
+    nlp.to_disk(tmp_path / "v1")
+    loaded = spacy.load(tmp_path / "v1")
+    for pipeline in (nlp, loaded):
+        config = pipeline.get_pipe("dtn_ner").network.config
+        assert config.normalize is False and config.label_map is None
+    assert "normalize" not in loaded.config["components"]["dtn_ner"]["model"]
+    default = spacy.blank("en").add_pipe("dtn_ner")
+    assert default.model.attrs["network_config"]["normalize"] is True
