@@ -15,7 +15,7 @@ from wasabi import Printer, color
 
 from ..subsample import subsample
 from .conll2003 import convert_conll2003
-from .docs import write_docbin
+from .docs import docbin_bytes, refuse_folder, write_docbin, write_files
 from .errors import ConversionError
 from .i2b2_2009 import convert_i2b2_2009
 from .i2b2_2010 import convert_i2b2_2010
@@ -49,6 +49,18 @@ def _check_options(fmt: Format, scheme, split, genre, drop_pt) -> None:
         raise ValueError("--scheme applies to iob and conll2003 only")
     if (split is not None or genre or drop_pt) and fmt != Format.ontonotes:
         raise ValueError("--split, --genre and --drop-pt apply to ontonotes only")
+
+
+def refuse_empty(input_path: Path, summary: ConversionSummary) -> None:
+    """``--lenient`` that skipped everything has converted nothing: that is an error, not a
+    success with 0 Docs (an empty input, with nothing skipped, is not)."""
+    if summary.skipped and not summary.docs:
+        raise ConversionError(
+            input_path,
+            None,
+            f"nothing converted: all {summary.skipped:,} item(s) were skipped; the first: "
+            f"{summary.problems[0]}",
+        )
 
 
 def run_conversion(
@@ -111,6 +123,9 @@ def convert_cli(
     repaired, merged, dropped as duplicate or overlap, or skipped.
     """
     try:
+        for path in (output_path, summary_path):
+            if path is not None:
+                refuse_folder(path)
         docs, summary = run_conversion(
             fmt,
             input_path,
@@ -123,10 +138,12 @@ def convert_cli(
             show_text=show_text,
             progress=progress,
         )
-        write_docbin(docs, output_path)
+        data, _ = docbin_bytes(docs)
+        refuse_empty(input_path, summary)
+        outputs = {output_path: data}
         if summary_path is not None:
-            summary_path.parent.mkdir(parents=True, exist_ok=True)
-            summary_path.write_text(summary.to_json() + "\n", encoding="utf8")
+            outputs[summary_path] = (summary.to_json() + "\n").encode("utf8")
+        write_files(outputs)
     except (ConversionError, ValueError, OSError) as err:
         fail(str(err))
         raise typer.Exit(1)

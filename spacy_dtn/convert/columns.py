@@ -2,7 +2,8 @@
 
 IOB tables (``token<TAB>tag``) and CoNLL-2003 (``token POS chunk NER``) differ only in their
 columns, so both converters are thin layers over :func:`convert_columns`. ``-DOCSTART-`` lines
-separate documents in either format.
+separate documents in either format; one that interrupts a sentence (no blank line before it)
+ends that sentence, counted as repaired.
 """
 
 from dataclasses import dataclass, field
@@ -38,14 +39,32 @@ def _split(line: str, tab_separated: bool) -> List[str]:
     return line.split()
 
 
+def _malformed(fields: List[str], n_columns: int, more_columns: bool, tab_separated: bool) -> str:
+    """Why a line's columns are wrong, or ``""`` when they are right."""
+    if len(fields) == n_columns or (more_columns and len(fields) > n_columns):
+        return "" if all(fields) else "malformed line: empty column"
+    sep = "tab-separated" if tab_separated else "space-separated"
+    expected = f"{n_columns} or more" if more_columns else str(n_columns)
+    return f"malformed line: expected {expected} {sep} columns, found {len(fields)}"
+
+
 def read_sentences(
-    path: Union[str, Path], n_columns: int, tab_separated: bool, show_text: bool = False
+    path: Union[str, Path],
+    n_columns: int,
+    tab_separated: bool,
+    summary: ConversionSummary,
+    show_text: bool = False,
+    more_columns: bool = False,
 ) -> List[Sentence]:
-    """Group the lines of ``path`` into sentences; bad lines are attached, not raised."""
+    """Group the lines of ``path`` into sentences; bad lines are attached, not raised.
+
+    With ``more_columns``, lines may have more than ``n_columns`` columns (the caller reads
+    the tag from the last one).
+    """
     sentences: List[Sentence] = []
     document = 0
     current: Optional[Sentence] = None
-    for number, line in enumerate(read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path, summary), start=1):
         if isinstance(line, BadLine):
             if current is None:
                 current = Sentence(document)
@@ -59,6 +78,8 @@ def read_sentences(
             continue
         fields = _split(line, tab_separated)
         if fields[0] == DOCSTART:
+            if current is not None:
+                summary.repair("-DOCSTART- inside a sentence (sentence ended there)")
             document += 1
             current = None
             continue
@@ -67,11 +88,8 @@ def read_sentences(
             sentences.append(current)
         current.lines.append(number)
         current.rows.append(fields)
-        if current.error is None and (len(fields) != n_columns or not all(fields)):
-            sep = "tab-separated" if tab_separated else "space-separated"
-            message = f"malformed line: expected {n_columns} {sep} columns, found {len(fields)}"
-            if len(fields) == n_columns:
-                message = "malformed line: empty column"
+        message = _malformed(fields, n_columns, more_columns, tab_separated)
+        if current.error is None and message:
             if show_text:
                 message += f": {line!r}"
             current.error = ConversionError(path, number, message)
@@ -86,6 +104,7 @@ def convert_columns(
     tag_column: int,
     pos_column: Optional[int] = None,
     tab_separated: bool = False,
+    more_columns: bool = False,
     scheme: Optional[str] = None,
     doc_per_document: bool = False,
     lenient: bool = False,
@@ -96,13 +115,15 @@ def convert_columns(
 
     The tag scheme is detected per file unless ``scheme`` is given. A sentence with a bad line
     or an invalid tag sequence raises :class:`ConversionError` (or, ``lenient``, is skipped and
-    counted).
+    counted). ``tag_column`` may be negative (``-1``: the last column, with ``more_columns``).
     """
     vocab = vocab or Vocab()
     scheme = normalise_scheme(scheme)
     schemes_seen: List[str] = []
     for path in paths:
-        sentences = read_sentences(path, n_columns, tab_separated, show_text)
+        sentences = read_sentences(
+            path, n_columns, tab_separated, summary, show_text, more_columns
+        )
         summary.files_read += 1
         file_scheme = scheme or detect_scheme(
             [row[tag_column] for row in s.rows] for s in sentences if s.error is None

@@ -6,12 +6,16 @@ no original spacing), every sentence start is set (``token.is_sent_start``), and
 or overlapping entities one is kept and the rest are counted in the summary.
 """
 
-from typing import Iterable, List, Optional, Sequence, Tuple
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
+from .errors import ConversionError
 from .summary import ConversionSummary
 
 #: ``(start, end, label)``: token offsets, end exclusive.
@@ -66,22 +70,53 @@ def set_entities(
     return kept
 
 
+def docbin_bytes(docs: Iterable[Doc]) -> Tuple[bytes, int]:
+    """The ``.spacy`` file content of ``docs`` (built in memory) and how many Docs it holds."""
+    db = DocBin(store_user_data=False)
+    n = 0
+    for doc in docs:
+        db.add(doc)
+        n += 1
+    return db.to_bytes(), n
+
+
+def refuse_folder(path: Union[str, Path]) -> None:
+    """An output path that is a folder is a mistake to report before any work is done."""
+    if Path(path).is_dir():
+        raise ConversionError(path, None, "is a folder; give the path of a file to write")
+
+
+def write_files(files: Dict[Path, bytes]) -> None:
+    """Write all of ``files`` (creating their folders) or, on any error, none of them.
+
+    Each is written to a temporary file beside it, and all are renamed into place only once
+    every one was written, so an error (a folder in the way, a full disk) leaves no output.
+    """
+    temps: List[Tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            refuse_folder(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((temp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        for temp, path in temps:
+            os.replace(temp, path)
+    except OSError as err:
+        raise ConversionError(path, None, f"cannot write file ({err.strerror or err})") from None
+    finally:
+        for temp, _ in temps:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+
 def write_docbin(docs: Iterable[Doc], path) -> int:
     """Write ``docs`` to a ``.spacy`` file (creating its folder); return how many were written.
 
     The DocBin is built in memory and written only at the end, so a conversion that stops on
     an error leaves no half-written output behind.
     """
-    from pathlib import Path
-
-    from spacy.tokens import DocBin
-
-    db = DocBin(store_user_data=False)
-    n = 0
-    for doc in docs:
-        db.add(doc)
-        n += 1
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db.to_disk(path)
+    data, n = docbin_bytes(docs)
+    write_files({Path(path): data})
     return n

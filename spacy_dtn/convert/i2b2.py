@@ -20,6 +20,23 @@ from .textio import BadLine, read_lines
 
 #: Folders of the releases that hold the notes beside the annotation folders.
 NOTE_FOLDERS = ("txt", "text", "texts", "notes")
+#: An offset number in an annotation line (ASCII digits: ``\\d`` also matches other scripts').
+OFFSET = "[0-9]+"
+#: More digits than any note has lines or tokens. Longer numbers are refused before ``int()``,
+#: which has a digit limit of its own (and a 4,300-digit offset is damage, not a position).
+MAX_OFFSET_DIGITS = 9
+
+
+def parse_position(
+    ann_path: Union[str, Path], ann_line: int, line: str, token: str
+) -> Tuple[int, int]:
+    """``("12", "3")`` → ``(12, 3)``: the one place offset numbers of both formats are read."""
+    for digits in (line, token):
+        if len(digits) > MAX_OFFSET_DIGITS:
+            raise ConversionError(
+                ann_path, ann_line, f"offset number of {len(digits):,} digits is out of range"
+            )
+    return int(line), int(token)
 
 
 @dataclass
@@ -40,7 +57,13 @@ class Note:
     ) -> Tuple[int, int]:
         """Token offsets ``(start, end_exclusive)`` in the note for ``L:T L:T`` (end inclusive)."""
         for line, token in (begin, end):
-            if not 1 <= line <= len(self.lines):
+            if line < 1:
+                raise ConversionError(
+                    ann_path,
+                    ann_line,
+                    f"offset {line}:{token} is before the start of the note (lines count from 1)",
+                )
+            if line > len(self.lines):
                 raise ConversionError(
                     ann_path,
                     ann_line,
@@ -64,12 +87,12 @@ class Note:
         return self.tokens[start:end]
 
 
-def read_note(path: Path) -> Note:
+def read_note(path: Path, summary: ConversionSummary) -> Note:
     """Read a note; a line that is not UTF-8 raises (a note with a bad line is not converted)."""
     lines: List[List[str]] = []
     starts: List[int] = []
     n = 0
-    for line in read_lines(path):
+    for line in read_lines(path, summary):
         if isinstance(line, BadLine):
             raise line.error
         tokens = line.split()
@@ -234,7 +257,7 @@ def convert_note_pairs(
     vocab = vocab or Vocab()
     for ann_path, note_path in iter_note_pairs(input_path, suffixes, summary, progress, lenient):
         try:
-            note = read_note(note_path)
+            note = read_note(note_path, summary)
         except ConversionError as err:
             summary.files_read += 1
             skip_or_raise(err, lenient=lenient, summary=summary, what="notes")

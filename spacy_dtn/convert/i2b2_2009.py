@@ -22,7 +22,7 @@ from spacy.vocab import Vocab
 
 from .docs import Entity
 from .errors import ConversionError, skip_or_raise
-from .i2b2 import Note, convert_note_pairs, mismatch_error, text_matches
+from .i2b2 import OFFSET, Note, convert_note_pairs, mismatch_error, parse_position, text_matches
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
 
@@ -40,7 +40,7 @@ PLAIN_FIELDS = ("e", "t", "c", "ln")
 SUFFIXES = (".i2b2.entries", ".m")
 _SEPARATOR = re.compile(r"\|{2,}")
 _FIELD = re.compile(r'^(?P<key>[a-z]+)="(?P<text>.*)"(?P<rest>.*)$')
-_PAIR = re.compile(r"(\d+):(\d+)\s+(\d+):(\d+)")
+_PAIR = re.compile(rf"({OFFSET}):({OFFSET})\s+({OFFSET}):({OFFSET})")
 
 
 def _parse_offsets(rest: str, path: Path, number: int, key: str, summary_repairs: List[str]):
@@ -59,7 +59,8 @@ def _parse_offsets(rest: str, path: Path, number: int, key: str, summary_repairs
                 raise ConversionError(path, number, f"malformed offsets in field {key!r}")
         elif gap.strip():
             raise ConversionError(path, number, f"malformed offsets in field {key!r}")
-        pairs.append(((int(m.group(1)), int(m.group(2))), (int(m.group(3)), int(m.group(4)))))
+        begin = parse_position(path, number, m.group(1), m.group(2))
+        pairs.append((begin, parse_position(path, number, m.group(3), m.group(4))))
         pos = m.end()
     if rest[pos:].strip():
         raise ConversionError(path, number, f"malformed offsets in field {key!r}")
@@ -145,7 +146,7 @@ def read_entries(
 ) -> List[Entity]:
     """The entities of all entries of one annotation file, in file order."""
     entities: List[Entity] = []
-    for number, line in enumerate(read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path, summary), start=1):
         if isinstance(line, str) and not line.strip():
             continue
         try:

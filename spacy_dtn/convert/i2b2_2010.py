@@ -15,14 +15,15 @@ from spacy.vocab import Vocab
 
 from .docs import Entity
 from .errors import ConversionError, skip_or_raise
-from .i2b2 import convert_note_pairs, mismatch_error, text_matches
+from .i2b2 import OFFSET, convert_note_pairs, mismatch_error, parse_position, text_matches
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
 
 CONCEPT_TYPES = ("problem", "test", "treatment")
 SUFFIXES = (".con",)
 _CON_LINE = re.compile(
-    r'^c="(?P<text>.*)" (?P<l1>\d+):(?P<t1>\d+) (?P<l2>\d+):(?P<t2>\d+)\|\|t="(?P<type>[^"]*)"$'
+    rf'^c="(?P<text>.*)" (?P<l1>{OFFSET}):(?P<t1>{OFFSET}) (?P<l2>{OFFSET}):(?P<t2>{OFFSET})'
+    r'\|\|t="(?P<type>[^"]*)"$'
 )
 
 
@@ -31,7 +32,7 @@ def read_concepts(
 ) -> List[Entity]:
     """The concepts of one ``.con`` file as token offsets into ``note``."""
     entities: List[Entity] = []
-    for number, line in enumerate(read_lines(con_path), start=1):
+    for number, line in enumerate(read_lines(con_path, summary), start=1):
         if isinstance(line, str) and not line.strip():
             continue
         try:
@@ -58,8 +59,8 @@ def _parse_line(con_path: Path, number: int, line, note, show_text: bool) -> Ent
     start, end = note.locate(
         con_path,
         number,
-        (int(m.group("l1")), int(m.group("t1"))),
-        (int(m.group("l2")), int(m.group("t2"))),
+        parse_position(con_path, number, m.group("l1"), m.group("t1")),
+        parse_position(con_path, number, m.group("l2"), m.group("t2")),
     )
     words = note.words(start, end)
     if not text_matches(words, m.group("text")):

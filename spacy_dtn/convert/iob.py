@@ -1,7 +1,9 @@
 """``token<TAB>tag`` tables (BC5CDR, NCBI-disease, BC2GM, ...) in IOB1, IOB2 or IOBES.
 
 One token per line, a blank line between sentences, optional ``-DOCSTART-`` lines between
-documents. Lines without a tab are split on whitespace. The scheme is detected per file
+documents. Lines without a tab are split on whitespace. A line of three or more columns
+(``token POS ... tag``) is read as spaCy's own ``ner`` converter reads it: the token is the
+first column and the tag the last, the rest is not kept. The scheme is detected per file
 (see :func:`spacy_dtn.convert.tags.detect_scheme`) unless given.
 """
 
@@ -44,8 +46,9 @@ def convert_iob(
         as_paths(paths),
         summary,
         n_columns=2,
-        tag_column=1,
+        tag_column=-1,
         tab_separated=True,
+        more_columns=True,
         scheme=scheme,
         doc_per_document=doc_per_document,
         lenient=lenient,

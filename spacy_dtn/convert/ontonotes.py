@@ -13,11 +13,12 @@ annotation at all: its Docs are written with the entity annotation marked *missi
 ``O``), and ``drop_pt`` leaves it out.
 """
 
+import lzma
 import re
 import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from .docs import Entity, make_doc, set_entities
 from .errors import ConversionError, skip_or_raise
 from .summary import ConversionSummary
-from .textio import BadLine, decode_lines
+from .textio import BadLine, decode_lines, read_bytes
 
 SPLITS = ("train", "development", "test")
 NO_NE_GENRES = ("pt",)
@@ -35,6 +36,9 @@ _BEGIN = re.compile(r"^#begin document \((?P<id>[^)]*)\);\s*part\s+(?P<part>\d+)
 _NE_FIELD = re.compile(r"((?:\([^()*\s]+)*)(\*?)(\)*)")
 _NE_OPEN = re.compile(r"\(([^()*\s]+)")
 _ARCHIVE_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2")
+#: What ``tarfile`` and its decompressors raise on a damaged, truncated or empty archive
+#: (``EOFError`` reaches typer as a bare "Aborted.", so it must not escape either).
+_ARCHIVE_ERRORS = (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError)
 
 
 def is_archive(path: Path) -> bool:
@@ -110,20 +114,7 @@ def iter_files(
             raise ConversionError(
                 path, None, "reading an archive needs --split (train, development or test)"
             )
-        # An archive is not in sorted order and cannot be read out of order cheaply: keep the
-        # selected members compressed in memory, then convert them sorted.
-        stored = {}
-        with tarfile.open(path, "r:*") as tar:
-            members = tqdm(
-                tar, desc="reading archive", unit=" files", disable=not progress, leave=False
-            )
-            for member in members:
-                if (
-                    member.isfile()
-                    and member.name.endswith(SUFFIX)
-                    and _split_of(PurePosixPath(member.name).parts) == split
-                ):
-                    stored[member.name] = zlib.compress(tar.extractfile(member).read(), 1)
+        stored = read_archive(path, split, progress)
         names = _select(sorted(stored), str(path), split, genres, drop_pt, summary)
         for name in tqdm(names, desc="converting", unit=" files", disable=not progress):
             yield f"{path}::{name}", zlib.decompress(stored.pop(name))
@@ -143,7 +134,35 @@ def iter_files(
                     file_path, None, f"cannot read file ({err.strerror or err})"
                 ) from None
     else:
-        yield str(path), path.read_bytes()
+        yield str(path), read_bytes(path)
+
+
+def read_archive(path: Path, split: str, progress: bool = False) -> Dict[str, bytes]:
+    """The ``.gold_conll`` members of ``split`` in the archive, each zlib-compressed.
+
+    An archive is not in sorted order and cannot be read out of order cheaply: the selected
+    members are kept compressed in memory, to be converted sorted. This is the one place an
+    archive is read, so any damage becomes one :class:`ConversionError` naming the archive.
+    """
+    stored = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            members = tqdm(
+                tar, desc="reading archive", unit=" files", disable=not progress, leave=False
+            )
+            for member in members:
+                if (
+                    member.isfile()
+                    and member.name.endswith(SUFFIX)
+                    and _split_of(PurePosixPath(member.name).parts) == split
+                ):
+                    stored[member.name] = zlib.compress(tar.extractfile(member).read(), 1)
+    except _ARCHIVE_ERRORS as err:
+        why = " ".join(str(err).split()) or type(err).__name__
+        raise ConversionError(
+            path, None, f"damaged or truncated archive ({type(err).__name__}: {why})"
+        ) from None
+    return stored
 
 
 class _Part:
@@ -220,7 +239,7 @@ def parse_file(
                 part.entities.append(entities)
         rows, lines, error = [], [], None
 
-    for number, line in enumerate(decode_lines(data, path), start=1):
+    for number, line in enumerate(decode_lines(data, path, summary), start=1):
         if isinstance(line, BadLine):
             error = error or line.error
             continue

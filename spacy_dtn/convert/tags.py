@@ -19,11 +19,15 @@ _TAG = re.compile(r"^([A-Z])-(\S+)$")
 
 
 def split_tag(tag: str) -> Tuple[str, str]:
-    """``"B-PER"`` → ``("B", "PER")``; ``"O"`` → ``("O", "")``; anything else → ``("", "")``."""
+    """``"B-PER"`` → ``("B", "PER")``; ``"O"`` → ``("O", "")``; anything else → ``("", "")``.
+
+    ``O`` takes no label: ``"O-X"`` is unknown (``("", "")``), not outside, or it would pass the
+    check and reach spaCy's ``iob_to_biluo``, which reads it as an entity ``X``.
+    """
     if tag == "O":
         return "O", ""
     m = _TAG.match(tag)
-    if m is None:
+    if m is None or m.group(1) == "O":
         return "", ""
     return m.group(1), m.group(2)
 

@@ -2,13 +2,19 @@
 
 Python's own decoding error gives a byte offset into the whole file, which is useless to a
 user with a 3 MB corpus; here every line is decoded on its own, so that a converter can name
-the line and, in lenient mode, skip only the item that holds it.
+the line and, in lenient mode, skip only the item that holds it. This is also the one place
+where a UTF-8 byte-order mark (which Windows editors write) is removed, for every reader.
 """
 
 from pathlib import Path
-from typing import Iterable, Iterator, List, Tuple, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Tuple, Union
 
 from .errors import ConversionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .summary import ConversionSummary
+
+BOM = b"\xef\xbb\xbf"
 
 
 class BadLine:
@@ -23,12 +29,17 @@ class BadLine:
 Line = Union[str, BadLine]
 
 
-def decode_lines(data: bytes, path: Union[str, Path]) -> List[Line]:
+def decode_lines(data: bytes, path: Union[str, Path], summary: "ConversionSummary") -> List[Line]:
     """Split ``data`` on ``\\n`` (dropping a trailing ``\\r``) and decode each line as UTF-8.
 
     Only ``\\n`` ends a line: ``str.splitlines`` would also split on form feeds and Unicode
-    separators and shift the line numbers that annotation offsets refer to.
+    separators and shift the line numbers that annotation offsets refer to. A byte-order mark
+    at the start is not text (it would stick to the first token): it is removed, and counted
+    as repaired.
     """
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+        summary.repair("byte-order mark removed")
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
@@ -51,14 +62,17 @@ def decode_lines(data: bytes, path: Union[str, Path]) -> List[Line]:
     return out
 
 
-def read_lines(path: Union[str, Path]) -> List[Line]:
-    """The lines of the file at ``path`` (see :func:`decode_lines`)."""
-    path = Path(path)
+def read_bytes(path: Union[str, Path]) -> bytes:
+    """The bytes of the file at ``path``; a file that can't be read raises ConversionError."""
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as err:
         raise ConversionError(path, None, f"cannot read file ({err.strerror or err})") from None
-    return decode_lines(data, path)
+
+
+def read_lines(path: Union[str, Path], summary: "ConversionSummary") -> List[Line]:
+    """The lines of the file at ``path`` (see :func:`decode_lines`)."""
+    return decode_lines(read_bytes(path), path, summary)
 
 
 def numbered(lines: Iterable[Line]) -> Iterator[Tuple[int, Line]]:
