@@ -122,11 +122,20 @@ def evaluate_docs(
     return scores
 
 
+#: The entity-predicting components the command expects; others may write ``doc.ents`` too.
+NER_FACTORIES = ("dtn_ner", "ner")
+
+
+def percent(value: Optional[float]) -> str:
+    """A score as a percentage; spaCy's scorer gives ``None`` when there is nothing to score."""
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
 def print_scores(scores: Dict[str, Any]) -> None:
     """The per-type table with micro and macro averages, and spaCy's scores below it."""
     def cells(name: str, s: Dict[str, float]) -> Sequence:
-        return (name, f"{100 * s['precision']:.2f}", f"{100 * s['recall']:.2f}",
-                f"{100 * s['f1']:.2f}", s["support"])
+        return (name, percent(s["precision"]), percent(s["recall"]), percent(s["f1"]),
+                s["support"])
 
     rows = [cells(label, s) for label, s in scores["per_type"].items()]
     rows += [cells("micro avg", scores["micro"]), cells("macro avg", scores["macro"])]
@@ -134,8 +143,8 @@ def print_scores(scores: Dict[str, Any]) -> None:
               aligns=("l", "r", "r", "r", "r"))
     sp = scores["spacy"]
     msg.text(
-        f"spaCy Scorer.score_spans: ents_p {100 * sp['ents_p']:.2f}  ents_r "
-        f"{100 * sp['ents_r']:.2f}  ents_f {100 * sp['ents_f']:.2f}"
+        f"spaCy Scorer.score_spans: ents_p {percent(sp['ents_p'])}  ents_r "
+        f"{percent(sp['ents_r'])}  ents_f {percent(sp['ents_f'])}"
     )
 
 
@@ -155,11 +164,22 @@ def _check_data(data: Path) -> None:
 
 def _load_gold(data: Path, vocab) -> List[Doc]:
     try:
-        return list(DocBin().from_disk(data).get_docs(vocab))
+        docs = list(DocBin().from_disk(data).get_docs(vocab))
     except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
         msg.fail(f"Can't read {data} as a DocBin (.spacy); convert it first "
                  "(python -m spacy_dtn convert)", exits=1)
-    return []  # not reached
+    if not docs:  # nothing to score: every P/R/F would be undefined
+        msg.fail(f"{data} holds no docs: nothing to evaluate", exits=1)
+    return docs
+
+
+def _warn_no_ner(nlp, model: str, scores: Dict[str, Any]) -> None:
+    """0 predicted entities from a pipeline without an NER component is probably the wrong
+    pipeline, not a bad model: say so rather than print zeros silently."""
+    if scores["n_pred_entities"] or set(nlp.pipe_factories.values()) & set(NER_FACTORIES):
+        return
+    msg.warn(f"{model} has no {' or '.join(NER_FACTORIES)} component (pipeline: "
+             f"{', '.join(nlp.pipe_names) or 'empty'}): it predicted no entities")
 
 
 def evaluate_cli(
@@ -175,6 +195,8 @@ def evaluate_cli(
     """Strict entity precision/recall/F1 (seqeval, IOBES; micro, macro, per type) of MODEL on
     DATA, next to spaCy's own ents_p/r/f for the same predictions."""
     _check_data(data)
+    if batch_size < 1:
+        msg.fail(f"--batch-size must be at least 1, got {batch_size}", exits=1)
     if gpu_id >= 0:
         try:
             spacy.require_gpu(gpu_id)
@@ -201,6 +223,7 @@ def evaluate_cli(
         msg.fail(str(err), exits=1)
     msg.good(f"{model} on {data}: {scores['n_docs']} docs, {scores['n_gold_entities']} gold "
              f"and {scores['n_pred_entities']} predicted entities")
+    _warn_no_ner(nlp, model, scores)
     print_scores(scores)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

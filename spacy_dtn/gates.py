@@ -8,7 +8,8 @@ command:
 * Table 4: the average g1 (and g2) per component over the tokens inside gold entities of each
   type, over ``O`` tokens, and over all tokens (:func:`gate_statistics`, pure);
 * Figure 4: the gate values of one sentence, token by token, with gold and predicted tags, as
-  a PNG (matplotlib, Agg backend) and as a standalone HTML table for the browser.
+  a PNG (matplotlib, Agg backend; skipped with a warning when matplotlib is not installed, the
+  ``plot`` extra) and as a standalone HTML table for the browser.
 
 The model runs with ``store_gates`` on over docs built from the gold words, so the gates are
 aligned with the gold tags token by token. Models without gates (TTN codes, the baseline) are
@@ -99,6 +100,15 @@ def tags_of(doc) -> List[str]:
     from .evaluate import to_iobes
 
     return to_iobes(doc)
+
+
+def have_matplotlib() -> bool:
+    """Whether the PNG can be drawn: matplotlib is an optional extra (``spacy_dtn[plot]``)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def plot_sentence(
@@ -219,7 +229,10 @@ def gates_cli(
         if not data.is_file():
             raise GatesError(f"data not found: {data}")
         nlp = load_gated(model)
-        gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+        try:
+            gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+        except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
+            raise GatesError(f"{data}: not a readable DocBin (.spacy)") from None
         if not 0 <= sentence < len(gold_docs):
             raise GatesError(f"--sentence {sentence}: {data} holds {len(gold_docs)} docs")
         preds = run_gates(nlp, gold_docs, spans_key)
@@ -245,9 +258,16 @@ def gates_cli(
               "high = soft; g2: low = independent, high = shared.\n\n")
     (output_dir / "gates.md").write_text(header + table + "\n", encoding="utf8")
     png, page = output_dir / f"sentence-{sentence}.png", output_dir / f"sentence-{sentence}.html"
-    plot_sentence(png, words, gates, tags_of(gold), tags_of(pred))
+    written = ["gates.json", "gates.md"]
+    if have_matplotlib():
+        plot_sentence(png, words, gates, tags_of(gold), tags_of(pred))
+        written.append(png.name)
+    else:
+        msg.warn(f"matplotlib is not installed (pip install 'spacy_dtn[plot]'): no {png.name}; "
+                 f"{page.name} shows the same grid")
     title = f"DTN gates, doc {sentence} of {data.name}"
     page.write_text(sentence_html(words, gates, tags_of(gold), tags_of(pred), title=title),
                     encoding="utf8")
+    written.append(page.name)
     print(table)
-    msg.good(f"Wrote gates.json, gates.md, {png.name} and {page.name} to {output_dir}")
+    msg.good(f"Wrote {', '.join(written)} to {output_dir}")

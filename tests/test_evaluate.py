@@ -1,6 +1,7 @@
 """``spacy_dtn.evaluate``: seqeval strict IOBES scores, spaCy's scores, and the command."""
 import json
 
+import click
 import pytest
 import spacy
 import typer
@@ -182,3 +183,43 @@ def test_module_command(real):
     result = runner.invoke(main.app, ["evaluate", str(root / "ruler"), str(root / "test.spacy")])
     assert result.exit_code == 0, result.output
     assert "micro avg" in result.output
+
+
+# ---------------------------------------------------------------- nothing to score (issue 13)
+
+
+@pytest.fixture
+def blank(tmp_path):
+    """A pipeline with no component at all, and a DocBin of two docs without entities."""
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[Doc(vocab, words=w) for w in WORDS]).to_disk(tmp_path / "no_ents.spacy")
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    return tmp_path
+
+
+def plain(result) -> str:
+    return " ".join(click.unstyle(result.output).split())
+
+
+def test_cli_no_entities_anywhere_prints_na_and_warns(blank):
+    """No gold and no predicted entities: spaCy's scores are undefined (None), not a crash."""
+    out = blank / "scores.json"
+    result = runner.invoke(make_app(), ["evaluate", str(blank / "blank"),
+                                        str(blank / "no_ents.spacy"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ents_f n/a" in plain(result) and "Traceback" not in result.output
+    assert "has no dtn_ner or ner component (pipeline: empty)" in plain(result)
+    assert json.loads(out.read_text(encoding="utf8"))["spacy"]["ents_f"] is None
+
+
+def test_cli_refuses_empty_data_and_bad_batch_size(blank):
+    cases = [
+        ([str(blank / "empty.spacy")], "holds no docs: nothing to evaluate"),
+        ([str(blank / "no_ents.spacy"), "--batch-size", "-1"], "--batch-size must be at least 1"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(make_app(), ["evaluate", str(blank / "blank"), *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert isinstance(result.exception, SystemExit), (args, result.exception)
+        assert message in plain(result) and "Traceback" not in result.output

@@ -4,6 +4,7 @@ The averages are checked against a hand computation on hand-set gate values; the
 run end to end on a DTN trained a few steps on 16 real BC5CDR sentences (and NCBI as source).
 """
 import json
+import sys
 
 import pytest
 import spacy
@@ -146,3 +147,24 @@ def test_gates_command_refuses_models_without_gates(tiny_models, tmp_path):
     assert result.exit_code == 1 and "data not found" in result.output
     result = cli(paths["dtn"], data, "--output-dir", tmp_path, "--sentence", 99)
     assert result.exit_code == 1 and "holds 8 docs" in result.output
+
+
+def test_gates_without_matplotlib_skips_the_png(tiny_models, tmp_path, monkeypatch):
+    """matplotlib is an optional extra: without it the rest is written and the PNG is skipped
+    with a warning (a ``None`` entry in ``sys.modules`` makes ``import matplotlib`` fail)."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    paths, data = tiny_models
+    out = tmp_path / "out"
+    result = cli(paths["dtn"], data, "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "matplotlib is not installed" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["gates.json", "gates.md", "sentence-0.html"]
+
+
+def test_gates_refuses_data_that_is_not_a_docbin(tiny_models, tmp_path):
+    paths, _ = tiny_models
+    bad = tmp_path / "bad.spacy"
+    bad.write_text("not a DocBin\n")
+    result = cli(paths["dtn"], bad, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1 and "not a readable DocBin" in result.output
+    assert "Traceback" not in result.output
