@@ -157,6 +157,10 @@ def read_archive(path: Path, split: str, progress: bool = False) -> Dict[str, by
                     and _split_of(PurePosixPath(member.name).parts) == split
                 ):
                     stored[member.name] = zlib.compress(tar.extractfile(member).read(), 1)
+            # Read on to the end of the compressed stream: gzip checks its CRC only there,
+            # and a damaged member must not pass as text.
+            while tar.fileobj.read(1 << 20):
+                pass
     except _ARCHIVE_ERRORS as err:
         why = " ".join(str(err).split()) or type(err).__name__
         raise ConversionError(

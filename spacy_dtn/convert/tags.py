@@ -15,7 +15,9 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 
 SCHEMES = ("IOB1", "IOB2", "IOBES")
 _PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}
-_TAG = re.compile(r"^([A-Z])-(\S+)$")
+#: A prefix letter, a hyphen and a label of printable characters: whitespace or a control
+#: character (NUL from a damaged file) in a label is damage, not a new entity type.
+_TAG = re.compile(r"^([A-Z])-([^\s\x00-\x1f\x7f]+)$")
 
 
 def split_tag(tag: str) -> Tuple[str, str]:
