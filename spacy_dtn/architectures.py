@@ -116,6 +116,13 @@ def _optional_vectors_init(model: Model, X=None, Y=None) -> Model:
 
 def _optional_vectors_forward(model: Model, docs: List[Doc], is_train: bool):
     if model.attrs["active"]:
+        if docs and not docs[0].vocab.vectors.shape[0]:
+            # spaCy's StaticVectors would fail deep inside with "IndexError: index -1".
+            raise ValueError(
+                "dtn_ner: these Docs' vocab has no word vectors, but the pipeline was trained "
+                "with static vectors: make the Docs with the pipeline's vocab (nlp.make_doc(text) "
+                "or Doc(nlp.vocab, words=...)), not with a new Vocab()."
+            )
         return model.layers[0](docs, is_train)
     lengths = model.ops.asarray1i([len(doc) for doc in docs])
     zeros = model.ops.alloc2f(int(lengths.sum()), model.get_dim("nO"))
