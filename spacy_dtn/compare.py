@@ -134,6 +134,8 @@ def format_markdown(result: Dict[str, Any]) -> str:
     lines.append("|" + "---|" * 1 + "---:|" * (len(header) - 1))
     for name, row in systems.items():
         per_seed = " / ".join(f"{v:.2f}" for v in row["f1"])
+        if row["seeds"] != result["seeds"]:
+            per_seed += f" (seeds {', '.join(map(str, row['seeds']))} only)"
         cells = [name, _fmt(row["p_mean"]), _fmt(row["r_mean"]), "**" + _fmt(row["mean"], row["sd"]) + "**"]
         cells += [_fmt(row["per_type"].get(label, {}).get("mean"),
                        row["per_type"].get(label, {}).get("sd")) for label in labels]
@@ -258,8 +260,13 @@ def run_compare(
     options: Dict[str, Any],
     jobs: int = 1,
     runner: Callable[[List[str], Path, int], None] = run_subprocess,
+    train: bool = True,
 ) -> Dict[str, Any]:
-    """Run (or resume) every system × seed, then write compare.json and compare.md."""
+    """Run (or resume) every system × seed, then write compare.json and compare.md.
+
+    train: False reports the runs finished so far (e.g. while another process trains the
+    rest); a system's row then lists the seeds it has (``seeds`` in its row).
+    """
     for key in ("target", "dev", "test"):
         if not Path(options[key]).exists():
             raise CompareError(f"--{key}: no such file {options[key]}")
@@ -279,6 +286,10 @@ def run_compare(
             results[run.system][run.seed] = srsly.read_json(run.run_dir / DONE_FILE)
     if len(todo) < len(runs):
         msg.info(f"{len(runs) - len(todo)} of {len(runs)} runs done before (resumed)")
+    if not train:
+        if todo:
+            msg.warn(f"report only: {len(todo)} of {len(runs)} runs not finished, left out")
+        todo = []
     started = time.time()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {}
@@ -308,6 +319,8 @@ def aggregate(systems: Dict[str, str], seeds: Sequence[int],
     rows = {}
     for name, config in systems.items():
         by_seed = results[name]
+        if not by_seed:
+            continue
         row = summarize({s: info["test"] for s, info in by_seed.items()},
                         {s: info["dev_ents_f"] for s, info in by_seed.items()})
         row["config"] = config
@@ -362,6 +375,7 @@ def compare_cli(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once (one process each)"),
     threads: int = typer.Option(1, "--threads", help="PyTorch/OpenMP threads per run (0: the library default)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
+    report_only: bool = typer.Option(False, "--report-only", help="Train nothing: write the tables from the runs finished so far"),
     # fmt: on
 ) -> None:
     """Train DTN, DTN (HS), the same network without transfer and spaCy's ner on the same
@@ -382,7 +396,8 @@ def compare_cli(
     try:
         systems = parse_systems(system)
         seed_list = parse_seeds(seeds)
-        result = run_compare(systems, seed_list, output_dir, options, jobs=jobs)
+        result = run_compare(systems, seed_list, output_dir, options, jobs=jobs,
+                             train=not report_only)
     except CompareError as err:
         fail(str(err))
         raise typer.Exit(1)

@@ -121,6 +121,12 @@ def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
     assert len(calls) == 4
     assert {c[c.index("--system.seed") + 1] for c in calls if "--system.seed" in c} == {"2"}
     assert result["systems"]["dtn"]["mean"] == pytest.approx(72.0)
+    # Report only: seed 3 is not trained; the tables say which seeds each row holds.
+    calls.clear()
+    result = run_compare(systems, [0, 1, 2, 3], out_dir, options,
+                         runner=fake_runner(calls, f1_of), train=False)
+    assert calls == [] and result["systems"]["dtn"]["seeds"] == [0, 1, 2]
+    assert "(seeds 0, 1, 2 only)" in (out_dir / "compare.md").read_text()
 
 
 def test_missing_inputs_are_compare_errors(tmp_path):
