@@ -76,7 +76,9 @@ def mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
     return {"mean": statistics.fmean(values), "sd": sd}
 
 
-def summarize(scores_by_seed: Dict[int, Dict[str, Any]], dev_by_seed: Dict[int, float]) -> Dict[str, Any]:
+def summarize(
+    scores_by_seed: Dict[int, Dict[str, Any]], dev_by_seed: Dict[int, float]
+) -> Dict[str, Any]:
     """One system's row: per-seed lists (in seed order, percent) and their mean ± sd.
 
     ``scores_by_seed``: the ``evaluate`` JSON of each seed's model-best on the test set
@@ -136,7 +138,8 @@ def format_markdown(result: Dict[str, Any]) -> str:
         per_seed = " / ".join(f"{v:.2f}" for v in row["f1"])
         if row["seeds"] != result["seeds"]:
             per_seed += f" (seeds {', '.join(map(str, row['seeds']))} only)"
-        cells = [name, _fmt(row["p_mean"]), _fmt(row["r_mean"]), "**" + _fmt(row["mean"], row["sd"]) + "**"]
+        f1 = "**" + _fmt(row["mean"], row["sd"]) + "**"
+        cells = [name, _fmt(row["p_mean"]), _fmt(row["r_mean"]), f1]
         cells += [_fmt(row["per_type"].get(label, {}).get("mean"),
                        row["per_type"].get(label, {}).get("sd")) for label in labels]
         train_s = row.get("train_seconds") or []
@@ -313,8 +316,12 @@ def run_compare(
     return result
 
 
-def aggregate(systems: Dict[str, str], seeds: Sequence[int],
-              results: Dict[str, Dict[int, Dict[str, Any]]], options: Dict[str, Any]) -> Dict[str, Any]:
+def aggregate(
+    systems: Dict[str, str],
+    seeds: Sequence[int],
+    results: Dict[str, Dict[int, Dict[str, Any]]],
+    options: Dict[str, Any],
+) -> Dict[str, Any]:
     """compare.json: the setting, the seeds and one summarized row per system."""
     rows = {}
     for name, config in systems.items():

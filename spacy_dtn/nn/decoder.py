@@ -44,10 +44,8 @@ class Decoder(nn.Module):
         self.tied = sorted(tied_tags)
         own = {task: (n + 1, n) for task, n in tag_counts.items()}
         for task, ties in tied_tags.items():
-            n_tied_out = sum(1 for t in ties[:-1] if t >= 0)
-            own[task] = (len(ties) - n_tied_out - (ties[-1] >= 0), len(ties) - 1 - n_tied_out)
-            n_target = tag_counts[target]
-            embed_index, output_index = _tie_index(ties, n_target)
+            own[task] = (ties.count(-1), ties[:-1].count(-1))  # the untied rows only
+            embed_index, output_index = _tie_index(ties, tag_counts[target])
             self.register_buffer(f"embed_index_{task}", embed_index, persistent=False)
             self.register_buffer(f"output_index_{task}", output_index, persistent=False)
         self.tag_embed = nn.ModuleDict(
