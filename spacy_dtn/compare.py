@@ -4,10 +4,9 @@ The one question a user asks before switching is whether ``dtn_ner`` with transf
 they already have: spaCy's ``ner`` trained on the same target sentences. One seed answers
 nothing (over three 10 % subsamples of BC5CDR the sd of test F1 is 1.3 to 2.2), so every
 system is trained for each seed, and the seed drives both the target subsample and the
-training. Each run is
-spaCy's own ``spacy train`` (early stopping on the full target dev set) in its own process,
-so that ``--jobs 2`` uses two cores with one PyTorch thread each, and each score is
-``python -m spacy_dtn evaluate`` on the target test set.
+training. Each run is spaCy's own ``spacy train`` (early stopping on the full target dev set)
+in its own process, so that ``--jobs 2`` uses two cores with one PyTorch thread each, and
+each score is ``python -m spacy_dtn evaluate`` on the target test set.
 
 Layout of ``--output-dir``::
 
