@@ -20,6 +20,7 @@ from thinc.api import ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim, torch2x
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints1d, Ragged
 
+from .layers.transition_model import build_transition_models
 from .nn import DTNNetwork, NetworkConfig, parse_sharing
 
 
@@ -222,6 +223,35 @@ def build_dtn_tagger_v1(
         dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
         max_word_chars=max_word_chars, mixed_precision=mixed_precision, word_width=word_width,
         normalize=False, label_map=None,
+    )
+
+
+def build_dtn_transition_model(
+    embed: Model[List[Doc], List[Floats2d]],
+    encode: Model[List[Floats2d], List[Floats2d]],
+    sharing: str = "dtn",
+    share_lambda: float = 0.001,
+    hidden_width: int = 64,
+    maxout_pieces: int = 2,
+    source: str = "source",
+) -> Model:
+    """``spacy_dtn.DTNTransitionModel.v1``: spaCy's ``ner`` model per task, DTN-shared.
+
+    The model of ``dtn_transition_ner`` (:mod:`spacy_dtn.layers.gated_encoder`).
+
+    embed: the token embedding, shared by every task (as spaCy's ``MultiHashEmbed.v2``).
+    encode: the context encoder (as ``spacy.MaxoutWindowEncoder.v2``); its copies are the
+        hard (shared), soft (one per task) and independent (target) paths.
+    sharing: ``dtn`` (both gates), ``dtn_hs`` (hard and soft, gate g1 only) or ``baseline``
+        (the target alone: spaCy's ``ner`` with an inline tok2vec).
+    share_lambda: λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
+    hidden_width, maxout_pieces: of each task's transition-based output layer
+        (``spacy.TransitionBasedParser.v2``).
+    source: the name of the source task (``spacy_dtn.TransferCorpus.v1``'s ``source_name``).
+    """
+    return build_transition_models(
+        embed, encode, sharing=sharing, share_lambda=share_lambda,
+        hidden_width=hidden_width, maxout_pieces=maxout_pieces, source=source,
     )
 
 

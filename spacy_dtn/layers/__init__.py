@@ -1,0 +1,1 @@
+"""Thinc glue: layers that put the DTN's sharing on spaCy's own models."""

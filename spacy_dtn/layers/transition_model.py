@@ -1,0 +1,91 @@
+"""One transition-based NER model per task over a DTN-gated spaCy tok2vec.
+
+The container returned by :func:`build_transition_models` holds the target's parser model
+(``get_ref("target")``) and, unless ``sharing="baseline"``, the source's
+(``get_ref(source)``), with each task's soft encoder as ``get_ref("soft:" + task)``. Both are spaCy's ``TransitionBasedParser.v2`` (state type ``ner``)
+over ``embed`` (shared by the tasks) and their task's view of the gated encoder
+(:mod:`spacy_dtn.layers.gated_encoder`). The shared layers are the same Thinc nodes in both
+models, so the container's ``finish_update`` updates each parameter once and its
+``to_bytes`` saves each once.
+"""
+from typing import Dict, List
+
+from spacy.ml.models.parser import build_tb_parser_model
+from spacy.ml.models.tok2vec import build_Tok2Vec_model
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from .gated_encoder import source_view, target_view
+
+SHARINGS = ("dtn", "dtn_hs", "baseline")
+TARGET = "target"
+
+
+def build_transition_models(
+    embed: Model[List[Doc], List[Floats2d]],
+    encode: Model[List[Floats2d], List[Floats2d]],
+    sharing: str,
+    share_lambda: float,
+    hidden_width: int,
+    maxout_pieces: int,
+    source: str,
+) -> Model:
+    """The container of the per-task parser models; see the module docstring."""
+    if sharing not in SHARINGS:
+        raise ValueError(
+            f"sharing {sharing!r} is not one of {', '.join(SHARINGS)} for "
+            "spacy_dtn.DTNTransitionModel.v1 (the TTN codes are dtn_ner's)"
+        )
+    if source == TARGET:
+        raise ValueError(f"The source task cannot be called {TARGET!r}")
+    views: Dict[str, Model] = {}
+    softs: Dict[str, Model] = {}
+    if sharing == "baseline":
+        views[TARGET] = target_view(None, None, encode)
+    else:
+        hard, softs[TARGET], softs[source] = encode, encode.copy(), encode.copy()
+        independent = encode.copy() if sharing == "dtn" else None
+        views[TARGET] = target_view(hard, softs[TARGET], independent)
+        views[source] = source_view(hard, softs[source])
+    parsers: Dict[str, Model] = {}
+    for task, view in views.items():
+        if encode.has_dim("nO"):
+            view.set_dim("nO", encode.get_dim("nO"))
+        parsers[task] = build_tb_parser_model(
+            build_Tok2Vec_model(embed, view),
+            state_type="ner",
+            extra_state_tokens=False,
+            hidden_width=hidden_width,
+            maxout_pieces=maxout_pieces,
+            use_upper=True,
+            nO=None,
+        )
+    return Model(
+        "dtn_transition_models",
+        _no_forward,
+        layers=list(parsers.values()),
+        refs={**parsers, **{f"soft:{task}": soft for task, soft in softs.items()}},
+        attrs={"tasks": list(parsers), "sharing": sharing, "share_lambda": share_lambda},
+    )
+
+
+def _no_forward(model: Model, X, is_train: bool):
+    raise NotImplementedError(
+        "The container of dtn_transition_ner is not called: each task's parser model is "
+        f"(model.get_ref(task), tasks {model.attrs['tasks']})"
+    )
+
+
+def task_view(parser_model: Model) -> Model:
+    """The gated encoder of a task's parser model (its tok2vec's ``encode``)."""
+    return parser_model.get_ref("tok2vec").layers[0].get_ref("encode")
+
+
+def soft_pair(model: Model, task: str):
+    """``(task's soft encoder, the other task's)``, or None without soft sharing."""
+    tasks = model.attrs["tasks"]
+    if not model.has_ref(f"soft:{task}") or len(tasks) != 2:
+        return None
+    other = tasks[1 - tasks.index(task)]
+    return model.get_ref(f"soft:{task}"), model.get_ref(f"soft:{other}")

@@ -1,0 +1,219 @@
+"""``dtn_transition_ner``: the DTN's gates on spaCy's token encoder, spaCy's ner per task."""
+import numpy
+import pytest
+import spacy
+from numpy.testing import assert_allclose
+from thinc.api import Linear, fix_random_seed, with_array
+
+from spacy_dtn.layers.gated_encoder import (
+    GATE_PARAMS, add_share_grad, share_penalty, source_view, target_view,
+)
+from spacy_dtn.layers.transition_model import task_view
+
+from dtn_helpers import read_examples, train_steps
+
+WIDTH = 3
+
+
+def encoder():
+    return with_array(Linear(nO=WIDTH, nI=WIDTH))
+
+
+def inputs():
+    rng = numpy.random.default_rng(0)
+    return [rng.normal(size=(n, WIDTH)).astype("f") for n in (4, 2)]
+
+
+def dtn_view():
+    model = target_view(encoder(), encoder(), encoder())
+    X = inputs()
+    model.initialize(X=X)
+    return model, X
+
+
+def path_outputs(model, X):
+    return {name: numpy.concatenate(model.get_ref(name).predict(X))
+            for name in ("hard", "soft", "independent")}
+
+
+def test_zero_gates_mix_the_paths_by_halves():
+    """Gate vectors start at zero: g1 = g2 = σ(0) = 1/2, so the target's output is
+    h_ind/2 + h_hard/4 + h_soft/4 (eq. 2 and 4 by hand)."""
+    model, X = dtn_view()
+    h = path_outputs(model, X)
+    Y = numpy.concatenate(model.predict(X))
+    assert_allclose(Y, 0.5 * h["independent"] + 0.25 * h["hard"] + 0.25 * h["soft"], rtol=1e-5)
+
+
+def test_gates_follow_equations_one_to_four():
+    model, X = dtn_view()
+    rng = numpy.random.default_rng(1)
+    for name, vectors in GATE_PARAMS.items():
+        for vector in vectors:
+            model.set_param(vector, rng.normal(size=WIDTH).astype("f"))
+        model.set_param(f"b_{name}", numpy.asarray([0.3], dtype="f"))
+    h, a = path_outputs(model, X), numpy.concatenate(X)
+    p = {v: model.get_param(v) for vs in GATE_PARAMS.values() for v in vs}
+    sigmoid = lambda z: 1 / (1 + numpy.exp(-z))  # noqa: E731
+    g1 = sigmoid(h["soft"] @ p["Q"] + h["hard"] @ p["R"] + a @ p["S"] + 0.3)
+    shared = (1 - g1)[:, None] * h["hard"] + g1[:, None] * h["soft"]
+    g2 = sigmoid(h["independent"] @ p["T"] + shared @ p["U"] + a @ p["V"] + 0.3)
+    expected = (1 - g2)[:, None] * h["independent"] + g2[:, None] * shared
+    assert_allclose(numpy.concatenate(model.predict(X)), expected, rtol=1e-4, atol=1e-6)
+
+
+def _loss(model, X, R):
+    return float(sum((y * r).sum() for y, r in zip(model.predict(X), R)))
+
+
+@pytest.mark.parametrize("with_independent", [True, False])
+def test_backprop_matches_finite_differences(with_independent):
+    """dL/dX and dL/d(gate parameters) of L = Σ Y·R against central differences."""
+    fix_random_seed(0)
+    model = target_view(encoder(), encoder(), encoder() if with_independent else None)
+    X = inputs()
+    model.initialize(X=X)
+    rng = numpy.random.default_rng(2)
+    for vectors in GATE_PARAMS.values():
+        for vector in vectors:
+            if model.has_param(vector):
+                model.set_param(vector, rng.normal(size=WIDTH).astype("f"))
+    R = [rng.normal(size=x.shape).astype("f") for x in X]
+    Y, backprop = model.begin_update(X)
+    dX = backprop(R)
+    eps = 1e-2
+    for i, j, k in [(0, 0, 0), (0, 3, 2), (1, 1, 1)]:
+        up = [x.copy() for x in X]
+        down = [x.copy() for x in X]
+        up[i][j, k] += eps
+        down[i][j, k] -= eps
+        numeric = (_loss(model, up, R) - _loss(model, down, R)) / (2 * eps)
+        assert dX[i][j, k] == pytest.approx(numeric, rel=2e-2, abs=2e-3)
+    for vector in ("Q", "R", "S", "b_g1") + (("T", "U", "V", "b_g2") if with_independent else ()):
+        analytic = model.get_grad(vector)
+        value = model.get_param(vector)
+        for index in range(len(value)):
+            shifted = value.copy()
+            shifted[index] += eps
+            model.set_param(vector, shifted)
+            plus = _loss(model, X, R)
+            shifted[index] -= 2 * eps
+            model.set_param(vector, shifted)
+            minus = _loss(model, X, R)
+            model.set_param(vector, value)
+            assert analytic[index] == pytest.approx((plus - minus) / (2 * eps), rel=2e-2,
+                                                    abs=2e-3)
+
+
+def test_baseline_view_is_the_encoder_itself():
+    inner = encoder()
+    model = target_view(None, None, inner)
+    X = inputs()
+    model.initialize(X=X)
+    for y, expected in zip(model.predict(X), inner.predict(X)):
+        assert_allclose(y, expected)
+
+
+def test_source_view_sums_hard_and_soft():
+    hard, soft = encoder(), encoder()
+    model = source_view(hard, soft)
+    X = inputs()
+    model.initialize(X=X)
+    for y, yh, ys in zip(model.predict(X), hard.predict(X), soft.predict(X)):
+        assert_allclose(y, yh + ys, rtol=1e-6)
+
+
+def test_share_penalty_and_its_gradient_by_hand():
+    soft, other = Linear(nO=2, nI=2), Linear(nO=2, nI=2)
+    for layer, w, b in ((soft, [[1, 2], [3, 4]], [1, 1]), (other, [[1, 0], [3, 2]], [0, 1])):
+        layer.initialize()
+        layer.set_param("W", numpy.asarray(w, dtype="f"))
+        layer.set_param("b", numpy.asarray(b, dtype="f"))
+    # differences: W [[0, 2], [0, 2]], b [1, 0]: squared sum 9
+    assert share_penalty(soft, other, 0.5) == pytest.approx(4.5)
+    add_share_grad(soft, other, 0.5)
+    assert_allclose(soft.get_grad("W"), [[0, 2], [0, 2]])
+    assert_allclose(soft.get_grad("b"), [1, 0])
+
+
+def _pipeline(sharing):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_transition_ner", config={
+        "model": {"sharing": sharing, "embed": {"include_static_vectors": False}},
+    })
+    return nlp
+
+
+def _ents(docs):
+    return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+
+
+@pytest.fixture(scope="module")
+def trained_dtn():
+    fix_random_seed(0)
+    nlp = _pipeline("dtn")
+    target = read_examples(nlp, "bc5cdr", "train", 48)
+    source = read_examples(nlp, "ncbi-disease", "train", 48, task="source")
+    nlp.initialize(lambda: target + source)
+    history = train_steps(nlp, target, source, steps=90)
+    return nlp, target, source, history
+
+
+def test_each_task_learns_its_own_labels(trained_dtn):
+    nlp, target, source, history = trained_dtn
+    pipe = nlp.get_pipe("dtn_transition_ner")
+    assert pipe.tasks == ["target", "source"]
+    assert pipe.labels == ("Chemical", "Disease")
+    assert pipe.recognizers["source"].labels == ("Disease",)
+    assert any("dtn_transition_ner:source" in losses for losses in history)
+    # the target is fitted: 60 of the 90 steps are on the 48 target sentences
+    assert nlp.evaluate(target)["ents_f"] > 0.5
+
+
+def test_shared_layers_are_one_node_in_both_tasks(trained_dtn):
+    nlp = trained_dtn[0]
+    pipe = nlp.get_pipe("dtn_transition_ner")
+    source_ids = {node.id for node in pipe.recognizers["source"].model.walk()}
+    view = task_view(pipe.recognizers["target"].model)
+    assert view.get_ref("hard").id in source_ids
+    embed = pipe.recognizers["target"].model.get_ref("tok2vec").layers[0].get_ref("embed")
+    assert embed.id in source_ids
+    for own in (view, view.get_ref("soft"), view.get_ref("independent")):
+        assert own.id not in source_ids
+    # the container saves a shared node once: a node per distinct layer
+    assert len(list(pipe.model.walk())) == len({node.id for node in pipe.model.walk()})
+    assert pipe.share_penalty() > 0
+
+
+def test_round_trip_to_disk_and_bytes(trained_dtn, tmp_path):
+    nlp, target = trained_dtn[0], trained_dtn[1]
+    texts = [eg.reference.text for eg in target[:20]]
+    expected = _ents(nlp.pipe(texts))
+    assert any(expected)
+    nlp.to_disk(tmp_path / "model")
+    assert _ents(spacy.load(tmp_path / "model").pipe(texts)) == expected
+    copy = _pipeline("dtn").from_bytes(nlp.to_bytes())
+    assert _ents(copy.pipe(texts)) == expected
+
+
+def test_dtn_without_source_examples_says_what_is_missing():
+    nlp = _pipeline("dtn")
+    target = read_examples(nlp, "bc5cdr", "train", 8)
+    with pytest.raises(ValueError, match=r"needs training examples of the tasks \['source'\]"):
+        nlp.initialize(lambda: target)
+
+
+def test_baseline_trains_on_the_target_and_skips_source_batches():
+    fix_random_seed(0)
+    nlp = _pipeline("baseline")
+    target = read_examples(nlp, "bc5cdr", "train", 8)
+    source = read_examples(nlp, "ncbi-disease", "train", 8, task="source")
+    nlp.initialize(lambda: target + source)
+    losses = nlp.update(source)
+    assert losses == {"dtn_transition_ner": 0.0}
+    assert nlp.get_pipe("dtn_transition_ner").tasks == ["target"]
+
+
+def test_unknown_sharing_is_a_clear_error():
+    with pytest.raises(ValueError, match="not one of dtn, dtn_hs, baseline"):
+        _pipeline("HHI")
