@@ -129,7 +129,10 @@ def format_markdown(result: Dict[str, Any]) -> str:
                 "eval_frequency", "patience", "dev_limit"):
         lines.append(f"* {key}: `{setting.get(key)}`")
     configs = ", ".join(f"{name} `{row['config']}`" for name, row in systems.items())
-    lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`", ""]
+    lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`"]
+    lines += [f"* earlier command (rows marked *): `{command}`"
+              for command in setting.get("earlier_commands", [])]
+    lines.append("")
     header = ["system", "test P", "test R", "test F1"] + labels + ["dev F1", "F1 per seed",
                                                                   "train s (mean)"]
     lines.append("| " + " | ".join(header) + " |")
@@ -139,7 +142,8 @@ def format_markdown(result: Dict[str, Any]) -> str:
         if row["seeds"] != result["seeds"]:
             per_seed += f" (seeds {', '.join(map(str, row['seeds']))} only)"
         f1 = "**" + _fmt(row["mean"], row["sd"]) + "**"
-        cells = [name, _fmt(row["p_mean"]), _fmt(row["r_mean"]), f1]
+        mark = " *" if row.get("earlier_run") else ""
+        cells = [name + mark, _fmt(row["p_mean"]), _fmt(row["r_mean"]), f1]
         cells += [_fmt(row["per_type"].get(label, {}).get("mean"),
                        row["per_type"].get(label, {}).get("sd")) for label in labels]
         train_s = row.get("train_seconds") or []
@@ -310,6 +314,7 @@ def run_compare(
                 f"about {eta / 60:.0f} min left)"
             )
     result = aggregate(systems, seeds, results, options)
+    result = keep_earlier_rows(result, output_dir / "compare.json")
     output_dir.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_dir / "compare.json", result)
     (output_dir / "compare.md").write_text(format_markdown(result), encoding="utf8")
@@ -344,6 +349,43 @@ def aggregate(
         "command": options.get("command"),
     }
     return {"setting": setting, "seeds": list(seeds), "systems": rows}
+
+
+#: The keys of ``setting`` that must agree for two runs of compare to share one table.
+PROTOCOL_KEYS = ("source", "target", "fraction", "target_train", "source_train", "dev", "test",
+                 "vectors", "max_steps", "eval_frequency", "patience", "dev_limit")
+
+
+def keep_earlier_rows(result: Dict[str, Any], earlier_path: Path) -> Dict[str, Any]:
+    """Carry over the rows of an earlier ``compare.json`` for systems this run did not train.
+
+    A run with ``--system dtn_tb`` into a results folder that already holds dtn, baseline and
+    ner adds its row rather than dropping theirs. The earlier rows are marked
+    (``"earlier_run": true``) and its command kept in ``setting["earlier_commands"]``; an
+    earlier file of another setting or protocol is an error, not a merge.
+    """
+    if not earlier_path.exists():
+        return result
+    earlier = srsly.read_json(earlier_path)
+    carried = {name: row for name, row in earlier.get("systems", {}).items()
+               if name not in result["systems"]}
+    if not carried:
+        return result
+    old, new = earlier["setting"], result["setting"]
+    differ = [key for key in PROTOCOL_KEYS if old.get(key) != new.get(key)]
+    if differ or earlier.get("seeds") != result["seeds"]:
+        what = ", ".join(differ) or "seeds"
+        raise CompareError(
+            f"{earlier_path} holds another setting ({what} differ) with rows for "
+            f"{', '.join(carried)}: give another --output-dir or train those systems too"
+        )
+    systems = dict(result["systems"])
+    for name, row in carried.items():
+        systems[name] = {**row, "earlier_run": True}
+    commands = list(old.get("earlier_commands", []))
+    if old.get("command") and old["command"] not in commands:
+        commands.append(old["command"])
+    return {**result, "setting": {**new, "earlier_commands": commands}, "systems": systems}
 
 
 def default_results_name(source: Optional[str], target: str, fraction: float) -> str:

@@ -129,6 +129,37 @@ def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
     assert "(seeds 0, 1, 2 only)" in (out_dir / "compare.md").read_text()
 
 
+def test_a_new_system_joins_the_earlier_table_of_the_same_setting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "a.cfg").write_text("[paths]\ntarget = null\nsource = null\ndev = null\n")
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
+                   command="first")
+    f1_of = {"dtn": {0: 0.70}, "ner": {0: 0.66}, "dtn_tb": {0: 0.75}}
+    out_dir = tmp_path / "out"
+    run_compare({"dtn": "a.cfg", "ner": "a.cfg"}, [0], out_dir, options,
+                runner=fake_runner([], f1_of))
+    calls = []
+    result = run_compare({"dtn_tb": "a.cfg"}, [0], out_dir, {**options, "command": "second"},
+                         runner=fake_runner(calls, f1_of))
+    assert len(calls) == 2  # dtn_tb alone was trained and evaluated
+    written = json.loads((out_dir / "compare.json").read_text())
+    assert list(written["systems"]) == ["dtn_tb", "dtn", "ner"]
+    assert written["systems"]["dtn"]["mean"] == pytest.approx(70.0)
+    assert written["systems"]["dtn"]["earlier_run"] and "earlier_run" not in written["systems"]["dtn_tb"]
+    assert written["setting"]["command"] == "second"
+    assert written["setting"]["earlier_commands"] == ["first"]
+    table = (out_dir / "compare.md").read_text()
+    assert "| dtn * |" in table and "earlier command (rows marked *): `first`" in table
+    # Another protocol in the same folder is not merged.
+    with pytest.raises(CompareError, match="patience differ"):
+        run_compare({"dtn_tb": "a.cfg"}, [0], tmp_path / "out", {**options, "patience": 10},
+                    runner=fake_runner([], f1_of))
+
+
 def test_missing_inputs_are_compare_errors(tmp_path):
     options = dict(target=str(tmp_path / "no.spacy"), source=None, dev="x", test="y",
                    vectors=None)
