@@ -10,6 +10,8 @@ GloVe 6B is lowercased, so the table is keyed by the ``LOWER`` attribute: ``Aspi
 ``vocab.vectors.attr``). Empty or repeated words are left out and counted.
 
     python scripts/init_vectors.py training/vectors/glove-6b-50d [--limit 50000]
+
+``null`` as the output (``spacy project run all --vars.vectors null``) builds nothing.
 """
 import sys
 from importlib.resources import files
@@ -20,6 +22,10 @@ import spacy
 import typer
 from spacy.vectors import Vectors
 from wasabi import msg
+
+
+#: What ``--vars.vectors null`` reaches the script as: train without vectors, build nothing.
+NO_VECTORS = ("null", "None", "none", "")
 
 
 def load_glove(limit: int = 0):
@@ -70,6 +76,9 @@ def main(
     limit: int = typer.Option(0, "--limit", help="Keep only the first N rows (most frequent)"),
     lang: str = typer.Option("en", "--lang", help="Language of the blank pipeline"),
 ) -> None:
+    if str(output_dir) in NO_VECTORS:
+        msg.info(f"vectors {output_dir}: no vectors pipeline to build (configs train without)")
+        return
     words, vectors = load_glove(limit)
     nlp, counts = build_vectors_nlp(words, vectors, lang=lang)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -414,7 +414,7 @@ def compare_cli(
     system: List[str] = typer.Option(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner, or NAME=CONFIG; repeat the option"),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = typer.Option(0.1, "--fraction", help="Share of the target train sentences kept"),
-    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems)"),
+    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
     max_steps: int = typer.Option(20000, "--max-steps", help="Step cap of every run; early stopping (--patience) ends runs first"),
     eval_frequency: int = typer.Option(200, "--eval-frequency", help="Steps between dev evaluations"),
     patience: int = typer.Option(1600, "--patience", help="Stop after this many steps without a better dev score"),
@@ -432,7 +432,8 @@ def compare_cli(
     args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "compare" else sys.argv[1:]
     options = dict(
         target=_relative(target), source=_relative(source), dev=_relative(dev),
-        test=_relative(test), vectors=_relative(vectors), fraction=fraction,
+        test=_relative(test), fraction=fraction,
+        vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
         max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
         dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
         source_name=source_name or (source.parent.name if source else None),

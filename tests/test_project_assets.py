@@ -1,0 +1,87 @@
+"""The quick start's first step: local corpora where they exist, the declared downloads else."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+from dtn_helpers import DATA, corpus_path
+
+ROOT = Path(__file__).parents[1]
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """project.yml and scripts/ in a temporary folder (the workflow's own files)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "project.yml", project / "project.yml")
+    shutil.copytree(ROOT / "scripts", project / "scripts")
+    return project
+
+
+def run(args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_dry_run_of_all_starts_with_the_assets_step_on_the_given_folder(tmp_path):
+    project = project_copy(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run([sys.executable, "-m", "spacy", "project", "run", "all", ".", "--dry",
+               "--vars.local_assets", str(empty)], project)
+    assert out.returncode == 0, out.stderr
+    commands = [line.split("Running command: ", 1)[1] for line in out.stdout.splitlines()
+                if "Running command: " in line]
+    assert commands[0].endswith(f"scripts/get_assets.py {empty}")
+    assert "convert iob assets/bc5cdr/train.tsv" in commands[1]
+
+
+def test_an_empty_or_missing_local_folder_takes_the_download_path(tmp_path):
+    project = project_copy(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for local in (empty, tmp_path / "absent"):
+        out = run([sys.executable, "scripts/get_assets.py", str(local), "--dry"], project)
+        assert out.returncode == 0, out.stderr
+        assert "would run: python -m weasel assets ." in out.stdout
+        assert "would copy" not in out.stdout
+    assert not (project / "assets").exists()
+
+
+def test_local_copies_are_copied_and_checked(tmp_path):
+    corpus_path("bc5cdr", "train.tsv")
+    project = project_copy(tmp_path)
+    local = tmp_path / "local"
+    for corpus in ("bc5cdr", "ncbi-disease"):
+        shutil.copytree(DATA / corpus, local / corpus)
+    out = run([sys.executable, "scripts/get_assets.py", str(local), "--dry"], project)
+    assert "would copy" in out.stdout and "weasel" not in out.stdout
+    out = run([sys.executable, "scripts/get_assets.py", str(local)], project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "6 assets copied" in out.stdout
+    assert "not in" in out.stdout and "assets/bc2gm/train.tsv" in out.stdout
+    for split in ("train", "devel", "test"):
+        copied = project / "assets" / "bc5cdr" / f"{split}.tsv"
+        assert copied.read_bytes() == (DATA / "bc5cdr" / f"{split}.tsv").read_bytes()
+    # a corrupted local copy fails on its checksum
+    (local / "bc5cdr" / "test.tsv").write_text("x\tO\n", encoding="utf8")
+    (project / "assets" / "bc5cdr" / "test.tsv").unlink()
+    out = run([sys.executable, "scripts/get_assets.py", str(local)], project)
+    assert out.returncode == 1 and "checksum mismatch: assets/bc5cdr/test.tsv" in out.stdout
+
+
+def test_init_vectors_null_builds_nothing(tmp_path):
+    out = run([sys.executable, str(ROOT / "scripts" / "init_vectors.py"), "null"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "null").exists()
+    assert "no vectors pipeline" in out.stdout
+
+
+def test_every_declared_corpus_asset_has_a_url_and_checksum():
+    assets = srsly.read_yaml(ROOT / "project.yml")["assets"]
+    corpora = [a for a in assets if a["dest"].split("/")[1] in ("bc5cdr", "ncbi-disease", "bc2gm")]
+    assert len(corpora) == 9
+    for asset in corpora:
+        assert asset["url"].startswith("https://") and len(asset["checksum"]) == 32
