@@ -10,6 +10,7 @@ conversion, and lets results be compared with ``spacy evaluate`` / ``spacy train
 only loads, runs, prints and writes.
 """
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -24,6 +25,9 @@ from spacy.training import Example
 from spacy.training.iob_utils import doc_to_biluo_tags
 from tqdm import tqdm
 from wasabi import msg
+
+#: The scores ``spacy evaluate --output`` writes for an NER pipeline, under its names.
+SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type")
 
 #: spaCy writes BILUO; seqeval's IOBES names the last and the single-token tag E and S.
 _BILUO_TO_IOBES = {"B": "B", "I": "I", "L": "E", "U": "S", "O": "O"}
@@ -94,9 +98,10 @@ def evaluate_docs(
 
     pred_docs, gold_docs: aligned sequences of docs with the same tokens.
     spans_key: read the predictions from ``doc.spans[spans_key]`` instead of ``doc.ents``.
-    RETURNS: ``micro``, ``macro``, ``per_type`` (precision, recall, f1, support: the number of
-        gold entities), counts, and ``spacy`` (``ents_p``, ``ents_r``, ``ents_f``,
-        ``ents_per_type`` from ``Scorer.score_spans``).
+    RETURNS: spaCy's keys at the top (``ents_p``, ``ents_r``, ``ents_f``, ``ents_per_type``
+        from ``Scorer.score_spans``, as ``spacy evaluate`` writes them) and seqeval's beside
+        them: ``micro``, ``macro``, ``per_type`` (precision, recall, f1, support: the number
+        of gold entities), and counts.
     """
     pred_docs, gold_docs = list(pred_docs), list(gold_docs)
     if len(pred_docs) != len(gold_docs):
@@ -117,7 +122,7 @@ def evaluate_docs(
         n_gold_entities=sum(len(eg.reference.ents) for eg in examples),
         n_pred_entities=sum(len(eg.predicted.ents) for eg in examples),
         spans_key=spans_key,
-        spacy={key: spacy_scores[key] for key in ("ents_p", "ents_r", "ents_f", "ents_per_type")},
+        **{key: spacy_scores[key] for key in SPACY_KEYS},
     )
     return scores
 
@@ -141,7 +146,7 @@ def print_scores(scores: Dict[str, Any]) -> None:
     rows += [cells("micro avg", scores["micro"]), cells("macro avg", scores["macro"])]
     msg.table(rows, header=("type", "P", "R", "F1", "support"), divider=True,
               aligns=("l", "r", "r", "r", "r"))
-    sp = scores["spacy"]
+    sp = scores
     msg.text(
         f"spaCy Scorer.score_spans: ents_p {percent(sp['ents_p'])}  ents_r "
         f"{percent(sp['ents_r'])}  ents_f {percent(sp['ents_f'])}"
@@ -214,9 +219,11 @@ def evaluate_cli(
         Doc(nlp.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
         for gold in gold_docs
     )
+    started = time.perf_counter()
     pred_docs = list(tqdm(nlp.pipe(texts, batch_size=batch_size), total=len(gold_docs),
                           desc="evaluate", unit="doc", leave=False, file=sys.stderr,
                           disable=None))
+    seconds = time.perf_counter() - started
     try:
         scores = evaluate_docs(pred_docs, gold_docs, spans_key=spans_key)
     except ValueError as err:
@@ -227,5 +234,7 @@ def evaluate_cli(
     print_scores(scores)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, {"model": str(model), "data": str(data), **scores})
+        speed = sum(len(doc) for doc in pred_docs) / seconds if seconds > 0 else None
+        srsly.write_json(output, {"model": str(model), "data": str(data), **scores,
+                                  "speed": speed})
         msg.good(f"Saved the scores to {output}")

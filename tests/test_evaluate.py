@@ -1,5 +1,7 @@
 """``spacy_dtn.evaluate``: seqeval strict IOBES scores, spaCy's scores, and the command."""
 import json
+import subprocess
+import sys
 
 import click
 import pytest
@@ -70,8 +72,8 @@ def test_evaluate_docs_hand_computed(key):
     assert chem["f1"] == pytest.approx(2 / 3)
     assert (dis["precision"], dis["recall"], dis["f1"], dis["support"]) == (0.5, 0.5, 0.5, 2)
     assert scores["macro"]["f1"] == pytest.approx((2 / 3 + 0.5) / 2)
-    assert scores["spacy"]["ents_f"] == pytest.approx(4 / 7)
-    assert scores["spacy"]["ents_per_type"]["Disease"]["r"] == pytest.approx(0.5)
+    assert scores["ents_f"] == pytest.approx(4 / 7)
+    assert scores["ents_per_type"]["Disease"]["r"] == pytest.approx(0.5)
     assert (scores["n_gold_entities"], scores["n_pred_entities"]) == (3, 4)
 
 
@@ -138,10 +140,10 @@ def test_cli_seqeval_micro_f1_equals_spacy_ents_f(real):
     assert (scores["n_docs"], micro["support"]) == (n_docs, n_entities)
     # Imperfect predictions: true positives, false positives and false negatives.
     assert 0.2 < micro["precision"] < 1.0 and 0.2 < micro["recall"] < 1.0
-    assert micro["f1"] == pytest.approx(scores["spacy"]["ents_f"], abs=1e-9)
-    assert micro["precision"] == pytest.approx(scores["spacy"]["ents_p"], abs=1e-9)
+    assert micro["f1"] == pytest.approx(scores["ents_f"], abs=1e-9)
+    assert micro["precision"] == pytest.approx(scores["ents_p"], abs=1e-9)
     for label, s in scores["per_type"].items():
-        assert s["f1"] == pytest.approx(scores["spacy"]["ents_per_type"][label]["f"], abs=1e-9)
+        assert s["f1"] == pytest.approx(scores["ents_per_type"][label]["f"], abs=1e-9)
     assert set(scores["per_type"]) == {"Chemical", "Disease"}
     assert "micro avg" in result.output and "ents_f" in result.output
 
@@ -155,6 +157,27 @@ def test_cli_seqeval_micro_f1_equals_spacy_ents_f(real):
     spans_scores = json.loads(out2.read_text(encoding="utf8"))
     assert spans_scores["micro"] == scores["micro"]
     assert spans_scores["spans_key"] == "dtn"
+
+
+def test_json_has_spacy_evaluates_keys_and_values(real):
+    """The top-level ents_* equal what ``spacy evaluate --output`` writes for the same model
+    and data; speed is there too (words per second)."""
+    root = real[0]
+    ours, theirs = root / "scores" / "ours.json", root / "scores" / "spacy.json"
+    result = runner.invoke(make_app(), ["evaluate", str(root / "ruler"), str(root / "test.spacy"),
+                                        "-o", str(ours)])
+    assert result.exit_code == 0, result.output
+    done = subprocess.run([sys.executable, "-m", "spacy", "evaluate", str(root / "ruler"),
+                           str(root / "test.spacy"), "--output", str(theirs)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ours, theirs = (json.loads(p.read_text(encoding="utf8")) for p in (ours, theirs))
+    for key in ("ents_p", "ents_r", "ents_f"):
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-12)
+    assert set(ours["ents_per_type"]) == set(theirs["ents_per_type"]) == {"Chemical", "Disease"}
+    for label, prf in theirs["ents_per_type"].items():
+        assert ours["ents_per_type"][label] == pytest.approx(prf, abs=1e-9)
+    assert ours["speed"] > 0 and "macro" in ours and "support" in ours["micro"]
 
 
 def test_cli_errors_are_one_line(real, tmp_path):
@@ -210,7 +233,7 @@ def test_cli_no_entities_anywhere_prints_na_and_warns(blank):
     assert result.exit_code == 0, result.output
     assert "ents_f n/a" in plain(result) and "Traceback" not in result.output
     assert "has no dtn_ner or ner component (pipeline: empty)" in plain(result)
-    assert json.loads(out.read_text(encoding="utf8"))["spacy"]["ents_f"] is None
+    assert json.loads(out.read_text(encoding="utf8"))["ents_f"] is None
 
 
 def test_cli_refuses_empty_data_and_bad_batch_size(blank):
