@@ -1,0 +1,20 @@
+"""README's project section is what ``spacy project document`` generates from project.yml."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+BLOCK = re.compile(r"<!-- WEASEL: AUTO-GENERATED DOCS START.*?END \(do not remove\) -->", re.S)
+
+
+def test_readme_project_section_is_up_to_date(tmp_path):
+    out = tmp_path / "generated.md"
+    done = subprocess.run([sys.executable, "-m", "spacy", "project", "document", str(ROOT),
+                           "--output", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    generated = out.read_text(encoding="utf8")
+    readme = (ROOT / "README.md").read_text(encoding="utf8")
+    assert BLOCK.search(readme), "README.md lost its auto-generated docs block"
+    assert BLOCK.search(generated).group(0) == BLOCK.search(readme).group(0), (
+        "README.md is out of date: run spacy project document --output README.md")
