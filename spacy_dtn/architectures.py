@@ -234,6 +234,7 @@ def build_dtn_transition_model(
     hidden_width: int = 64,
     maxout_pieces: int = 2,
     source: str = "source",
+    label_map: Union[None, str, Dict[str, str]] = None,
 ) -> Model:
     """``spacy_dtn.DTNTransitionModel.v1``: spaCy's ``ner`` model per task, DTN-shared.
 
@@ -248,10 +249,15 @@ def build_dtn_transition_model(
     hidden_width, maxout_pieces: of each task's transition-based output layer
         (``spacy.TransitionBasedParser.v2``).
     source: the name of the source task (``spacy_dtn.TransferCorpus.v1``'s ``source_name``).
+    label_map: label-mapped output sharing (Yang et al.'s T-A) for the output layers: "name"
+        makes the source's action for a label and the target's action for the label of the
+        same name one row of weights (``O`` too); a table ``{source label: target label}``
+        maps explicitly; null (default) ties nothing.
     """
     return build_transition_models(
         embed, encode, sharing=sharing, share_lambda=share_lambda,
         hidden_width=hidden_width, maxout_pieces=maxout_pieces, source=source,
+        label_map=label_map,
     )
 
 

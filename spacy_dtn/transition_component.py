@@ -19,7 +19,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from .layers.gated_encoder import add_share_grad, share_penalty
-from .layers.transition_model import soft_pair
+from .layers.transition_model import action_names, soft_pair, tied_actions
 from .tasks import TARGET, get_task
 
 DEFAULT_MODEL_CONFIG = """
@@ -164,6 +164,7 @@ class DTNTransitionNER(TrainablePipe):
                 lambda task=task: (eg for eg in get_examples() if get_task(eg) == task),
                 labels=labels if task == TARGET else None,
             )
+        self._tie_outputs(grads=False)
 
     def update(
         self,
@@ -198,6 +199,45 @@ class DTNTransitionNER(TrainablePipe):
         if sgd not in (None, False):
             self.finish_update(sgd)
         return losses
+
+    def finish_update(self, sgd) -> None:
+        """Update every parameter once; tied output rows (``label_map``) stay one row."""
+        self._tie_outputs(grads=True)
+        self.model.finish_update(sgd)
+        self._tie_outputs(grads=False)
+
+    def _tie_outputs(self, grads: bool) -> None:
+        """Label-mapped output sharing: a source's tied rows of its output layer are the
+        target's. ``grads``: move their gradients onto the target's rows (before an update);
+        else copy the target's rows into the source's (after it)."""
+        label_map = self.model.attrs.get("label_map")
+        if not label_map:
+            return
+        target_upper = self.target.model.get_ref("upper")
+        for task, recognizer in self.recognizers.items():
+            if task == TARGET:
+                continue
+            rows, target_rows = tied_actions(
+                action_names(recognizer), action_names(self.target), label_map
+            )
+            if not rows:
+                continue
+            upper = recognizer.model.get_ref("upper")
+            for name in ("W", "b"):
+                if not grads:
+                    param = upper.get_param(name).copy()
+                    param[rows] = target_upper.get_param(name)[target_rows]
+                    upper.set_param(name, param)
+                elif upper.has_grad(name):
+                    grad = upper.get_grad(name)
+                    if target_upper.has_grad(name):
+                        target_grad = target_upper.get_grad(name)
+                    else:
+                        target_grad = target_upper.ops.alloc_f(target_upper.get_param(name).shape)
+                    target_grad[target_rows] += grad[rows]
+                    target_upper.set_grad(name, target_grad)
+                    grad[rows] = 0
+                    upper.set_grad(name, grad)
 
     def share_penalty(self) -> float:
         """``λ·‖θ_soft(target) − θ_soft(source)‖²`` now (0.0 without soft sharing)."""

@@ -3,12 +3,12 @@ import numpy
 import pytest
 import spacy
 from numpy.testing import assert_allclose
-from thinc.api import Linear, fix_random_seed, with_array
+from thinc.api import Adam, Linear, fix_random_seed, with_array
 
 from spacy_dtn.layers.gated_encoder import (
     GATE_PARAMS, add_share_grad, share_penalty, source_view, target_view,
 )
-from spacy_dtn.layers.transition_model import task_view
+from spacy_dtn.layers.transition_model import action_names, task_view, tied_actions
 
 from dtn_helpers import read_examples, train_steps
 
@@ -217,3 +217,39 @@ def test_baseline_trains_on_the_target_and_skips_source_batches():
 def test_unknown_sharing_is_a_clear_error():
     with pytest.raises(ValueError, match="not one of dtn, dtn_hs, baseline"):
         _pipeline("HHI")
+
+
+def test_tied_actions_by_name_and_by_table():
+    target = ["U-", "O", "B-Disease", "I-Disease", "L-Disease", "U-Disease", "B-Chemical"]
+    source = ["U-", "O", "B-Disease", "I-Disease", "L-Disease", "U-Disease"]
+    assert tied_actions(source, target, "name") == ([0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5])
+    gene = ["O", "B-GENE", "U-GENE"]
+    assert tied_actions(gene, target, "name") == ([], [])  # no label in common: nothing
+    assert tied_actions(gene, target, {"GENE": "Chemical"}) == ([0, 1], [1, 6])
+    assert tied_actions(source, target, None) == ([], [])
+
+
+def test_label_map_keeps_tied_output_rows_one_row_through_training():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_transition_ner", config={"model": {
+        "sharing": "dtn", "label_map": "name", "embed": {"include_static_vectors": False}}})
+    target = read_examples(nlp, "bc5cdr", "train", 16)
+    source = read_examples(nlp, "ncbi-disease", "train", 16, task="source")
+    nlp.initialize(lambda: target + source)
+    pipe = nlp.get_pipe("dtn_transition_ner")
+    rows, target_rows = tied_actions(action_names(pipe.recognizers["source"]),
+                                     action_names(pipe.target), "name")
+    assert len(rows) == 6  # O, U- and B/I/L/U-Disease
+    upper_t = pipe.target.model.get_ref("upper")
+    upper_s = pipe.recognizers["source"].model.get_ref("upper")
+    before = upper_t.get_param("W").copy()
+    optimizer = Adam(0.01)
+    nlp.update(source, sgd=optimizer)  # a source batch moves the target's Disease rows
+    W_t, W_s = upper_t.get_param("W"), upper_s.get_param("W")
+    assert_allclose(W_s[rows], W_t[target_rows])
+    assert not numpy.allclose(before[target_rows], W_t[target_rows])
+    chemical = [i for i, name in enumerate(action_names(pipe.target)) if "Chemical" in name]
+    assert_allclose(before[chemical], W_t[chemical])  # untied target rows: no source signal
+    nlp.update(target, sgd=optimizer)
+    assert_allclose(upper_s.get_param("b")[rows], upper_t.get_param("b")[target_rows])

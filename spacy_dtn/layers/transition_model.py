@@ -8,7 +8,7 @@ over ``embed`` (shared by the tasks) and their task's view of the gated encoder
 models, so the container's ``finish_update`` updates each parameter once and its
 ``to_bytes`` saves each once.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from spacy.ml.models.parser import build_tb_parser_model
 from spacy.ml.models.tok2vec import build_Tok2Vec_model
@@ -19,6 +19,7 @@ from thinc.types import Floats2d
 from .gated_encoder import source_view, target_view
 
 SHARINGS = ("dtn", "dtn_hs", "baseline")
+LabelMapT = Union[None, str, Dict[str, str]]
 TARGET = "target"
 
 
@@ -30,6 +31,7 @@ def build_transition_models(
     hidden_width: int,
     maxout_pieces: int,
     source: str,
+    label_map: LabelMapT = None,
 ) -> Model:
     """The container of the per-task parser models; see the module docstring."""
     if sharing not in SHARINGS:
@@ -66,7 +68,8 @@ def build_transition_models(
         _no_forward,
         layers=list(parsers.values()),
         refs={**parsers, **{f"soft:{task}": soft for task, soft in softs.items()}},
-        attrs={"tasks": list(parsers), "sharing": sharing, "share_lambda": share_lambda},
+        attrs={"tasks": list(parsers), "sharing": sharing, "share_lambda": share_lambda,
+               "label_map": label_map},
     )
 
 
@@ -89,3 +92,41 @@ def soft_pair(model: Model, task: str):
         return None
     other = tasks[1 - tasks.index(task)]
     return model.get_ref(f"soft:{task}"), model.get_ref(f"soft:{other}")
+
+
+def tied_actions(
+    source_actions: Sequence[str], target_actions: Sequence[str], label_map: LabelMapT
+) -> Tuple[List[int], List[int]]:
+    """Rows of the source's and the target's output layer that are one action (T-A).
+
+    Actions are named ``O``, ``U-`` (spaCy's action for an unlabelled entity) and
+    ``B-/I-/L-/U-LABEL``. ``label_map="name"`` ties a source action to the target action
+    of the same name; a table ``{source label: target label}`` ties the mapped labels' actions.
+    ``O`` and ``U-`` are tied whenever one label is. None: nothing is tied.
+    """
+    if not label_map:
+        return [], []
+    if label_map != "name" and not isinstance(label_map, dict):
+        raise ValueError(f"label_map must be null, \"name\" or a table, got {label_map!r}")
+    target_rows = {name: row for row, name in enumerate(target_actions)}
+    pairs = []
+    for row, name in enumerate(source_actions):
+        move, _, label = name.partition("-")
+        if label and isinstance(label_map, dict):
+            if label not in label_map:
+                continue
+            name = f"{move}-{label_map[label]}"
+        if label and name in target_rows:
+            pairs.append((row, target_rows[name]))
+    if not pairs:
+        return [], []
+    for shared in ("O", "U-"):
+        if shared in target_rows and shared in source_actions:
+            pairs.append((list(source_actions).index(shared), target_rows[shared]))
+    pairs.sort()
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def action_names(recognizer) -> List[str]:
+    """The names of a recognizer's actions in the order of its output rows."""
+    return [recognizer.moves.get_class_name(i) for i in range(recognizer.moves.n_moves)]
