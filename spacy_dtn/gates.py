@@ -171,16 +171,20 @@ def sentence_html(
 # ------------------------------------------------------------------ the command
 
 
-def load_gated(model: Path):
-    """The pipeline with ``store_gates`` on; GatesError when it has no DTN gates."""
+def load_pipeline(model: Path):
+    """``spacy.load`` with its failures as one-line GatesErrors (the CLIs print them)."""
     import spacy
 
     if not model.exists():
         raise GatesError(f"model not found: {model}")
     try:
-        nlp = spacy.load(model)
+        return spacy.load(model)
     except (OSError, ValueError) as err:
         raise GatesError(f"can't load a pipeline from {model}: {err}".splitlines()[0]) from None
+
+
+def enable_gates(nlp, model: Path) -> None:
+    """Turn ``store_gates`` on; GatesError when the pipeline has no DTN gates to store."""
     if "dtn_ner" not in nlp.pipe_names:
         raise GatesError(f"{model}: no dtn_ner component in the pipeline {nlp.pipe_names}")
     pipe = nlp.get_pipe("dtn_ner")
@@ -188,23 +192,41 @@ def load_gated(model: Path):
     if sharing not in ("dtn", "dtn_hs"):
         raise GatesError(f"{model}: sharing {sharing!r} has no gates (only dtn and dtn_hs do)")
     pipe.store_gates = True
+
+
+def load_gated(model: Path):
+    """The pipeline with ``store_gates`` on; GatesError when it has no DTN gates."""
+    nlp = load_pipeline(model)
+    enable_gates(nlp, model)
     return nlp
 
 
-def run_gates(nlp, gold_docs: List[Any], spans_key: Optional[str] = None):
-    """Predicted docs (from the gold words) with gates; checks every doc got them."""
+def run_gates(
+    nlp, gold_docs: List[Any], spans_key: Optional[str] = None, require_gates: bool = True
+):
+    """Predicted docs (from the gold words, so tokens align with the gold) with their gates.
+
+    require_gates: check every doc got gate values (off for pipelines without gates, which
+        ``visualize`` shows too). With ``spans_key`` the entities are moved onto ``ents`` of a
+        new doc, and the gates go with them.
+    """
     from spacy.tokens import Doc
 
     docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
             for g in gold_docs]
     preds = list(nlp.pipe(docs, batch_size=256))
     for i, doc in enumerate(preds):
-        if len(doc) and not doc._.get(GATES_EXTENSION):
+        if require_gates and len(doc) and not doc._.get(GATES_EXTENSION):
             raise GatesError(f"doc {i}: the model wrote no gate values")
     if spans_key is not None:
         from .evaluate import _with_predicted_ents
 
-        preds = [_with_predicted_ents(doc, spans_key, i) for i, doc in enumerate(preds)]
+        views = []
+        for i, doc in enumerate(preds):
+            view = _with_predicted_ents(doc, spans_key, i)
+            view._.set(GATES_EXTENSION, doc._.get(GATES_EXTENSION))
+            views.append(view)
+        preds = views
     return preds
 
 
