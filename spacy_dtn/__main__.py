@@ -1,6 +1,7 @@
 """``python -m spacy_dtn``: the command-line interface (typer), one command per module."""
 import typer
 
+from .annotate import annotate_cli
 from .benchmark import benchmark_cli
 from .compare import compare_cli
 from .convert.cli import convert_cli, subsample_cli
@@ -22,6 +23,7 @@ app.command("benchmark")(benchmark_cli)
 app.command("grid")(grid_cli)
 app.command("compare")(compare_cli)
 app.command("gates")(gates_cli)
+app.command("annotate")(annotate_cli)
 
 
 def main() -> None:
