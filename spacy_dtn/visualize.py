@@ -214,12 +214,14 @@ SCRIPT = """
 
 def build_page(
     gold_docs: Sequence[Any], pred_docs: Sequence[Any], title: str = "Entity errors",
-    meta: str = "",
+    meta: str = "", start: int = 0,
 ) -> str:
     """The whole page: title, counts per type, filter, legend, one section per sentence.
 
     gold_docs, pred_docs: aligned docs with the same tokens (pred from the gold words).
     meta: a line under the title (model, data), plain text.
+    start: the index of the first doc in its corpus, so that ``#N`` names the same doc as
+        ``--sentence N`` of the gates command.
     """
     if len(gold_docs) != len(pred_docs):
         raise ValueError(f"{len(gold_docs)} gold docs but {len(pred_docs)} predicted docs")
@@ -229,7 +231,7 @@ def build_page(
     labels = [e.label_ for d in list(gold_docs) + list(pred_docs) for e in d.ents]
     colors = label_colors(labels)
     sections = "\n".join(sentence_html(i, g, p, colors)
-                         for i, (g, p) in enumerate(zip(gold_docs, pred_docs)))
+                         for i, (g, p) in enumerate(zip(gold_docs, pred_docs), start))
     has_gates = any(p._.get(GATES_EXTENSION) for p in pred_docs)
     legend = ("Gold entities above the predicted ones. Solid red outline + <b>FN</b>: gold "
               "span not predicted; dashed red outline + <b>FP</b>: predicted span not in the "
