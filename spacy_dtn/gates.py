@@ -9,13 +9,13 @@ command:
   type, over ``O`` tokens, and over all tokens (:func:`gate_statistics`, pure);
 * Figure 4: the gate values of one sentence, token by token, with gold and predicted tags, as
   a PNG (matplotlib, Agg backend; skipped with a warning when matplotlib is not installed, the
-  ``plot`` extra) and as a standalone HTML table for the browser.
+  ``plot`` extra) and as a page for the browser, the ``visualize`` command's page of that one
+  sentence (gold and predicted entities, errors marked, the gate band).
 
 The model runs with ``store_gates`` on over docs built from the gold words, so the gates are
 aligned with the gold tags token by token. Models without gates (TTN codes, the baseline) are
 refused: they have nothing to show.
 """
-import html
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -141,33 +141,6 @@ def plot_sentence(
     plt.close(fig)
 
 
-def sentence_html(
-    words: Sequence[str], gates: Dict[str, Sequence[float]],
-    gold: Sequence[str], pred: Sequence[str], title: str = "DTN gates",
-) -> str:
-    """A standalone HTML page: the same grid as the PNG, background = value, text escaped."""
-    esc = html.escape
-
-    def cell(value: float) -> str:
-        alpha = min(max(value, 0.0), 1.0)
-        fg = "#fff" if alpha > 0.6 else "#000"
-        return (f'<td style="background: rgba(31, 119, 180, {alpha:.3f}); color: {fg}">'
-                f"{value:.2f}</td>")
-
-    rows = ["<tr><th>word</th>" + "".join(f"<th>{esc(w)}</th>" for w in words) + "</tr>"]
-    rows.append("<tr><th>gold</th>" + "".join(f"<td>{esc(t)}</td>" for t in gold) + "</tr>")
-    rows.append("<tr><th>predicted</th>" + "".join(f"<td>{esc(t)}</td>" for t in pred) + "</tr>")
-    for name in gate_names(gates):
-        rows.append(f"<tr><th>{esc(name.replace('_', ' '))}</th>"
-                    + "".join(cell(float(v)) for v in gates[name]) + "</tr>")
-    style = ("table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:center}")
-    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f"<style>{style}</style></head><body><h1>{esc(title)}</h1>"
-            "<p>g1: low = hard sharing, high = soft sharing; g2: low = independent, "
-            "high = shared.</p>\n<table>\n" + "\n".join(rows) + "\n</table></body></html>\n")
-
-
 # ------------------------------------------------------------------ the command
 
 
@@ -286,10 +259,12 @@ def gates_cli(
         written.append(png.name)
     else:
         msg.warn(f"matplotlib is not installed (pip install 'spacy_dtn[plot]'): no {png.name}; "
-                 f"{page.name} shows the same grid")
+                 f"{page.name} shows the same gates in the browser")
+    from .visualize import build_page  # here: visualize imports this module
+
     title = f"DTN gates, doc {sentence} of {data.name}"
-    page.write_text(sentence_html(words, gates, tags_of(gold), tags_of(pred), title=title),
-                    encoding="utf8")
+    page.write_text(build_page([gold], [pred], title=title, meta=f"model {model}",
+                               start=sentence), encoding="utf8")
     written.append(page.name)
     print(table)
     msg.good(f"Wrote {', '.join(written)} to {output_dir}")
