@@ -8,6 +8,7 @@ from .convert.cli import convert_cli, subsample_cli
 from .evaluate import evaluate_cli
 from .gates import gates_cli
 from .grid import grid_cli
+from .visualize import visualize_cli
 
 app = typer.Typer(
     name="spacy_dtn",
@@ -24,6 +25,7 @@ app.command("grid")(grid_cli)
 app.command("compare")(compare_cli)
 app.command("gates")(gates_cli)
 app.command("annotate")(annotate_cli)
+app.command("visualize")(visualize_cli)
 
 
 def main() -> None:
