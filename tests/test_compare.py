@@ -143,8 +143,8 @@ def test_a_new_system_joins_the_earlier_table_of_the_same_setting(tmp_path, monk
     run_compare({"dtn": "a.cfg", "ner": "a.cfg"}, [0], out_dir, options,
                 runner=fake_runner([], f1_of))
     calls = []
-    result = run_compare({"dtn_tb": "a.cfg"}, [0], out_dir, {**options, "command": "second"},
-                         runner=fake_runner(calls, f1_of))
+    run_compare({"dtn_tb": "a.cfg"}, [0], out_dir, {**options, "command": "second"},
+                runner=fake_runner(calls, f1_of))
     assert len(calls) == 2  # dtn_tb alone was trained and evaluated
     written = json.loads((out_dir / "compare.json").read_text())
     assert list(written["systems"]) == ["dtn_tb", "dtn", "ner"]

@@ -105,7 +105,7 @@ def check(converter, path, expected: Expected, **kwargs) -> None:
 def iob_entities(tags: List[str]) -> List[Entity]:
     """Entities of valid IOB1/IOB2 tags: B-X starts one, I-X continues one of label X."""
     ents: List[Entity] = []
-    label = None
+    label, start = None, 0
     for i, tag in enumerate(tags + ["O"]):
         prefix, _, lab = tag.partition("-")
         if label is not None and (prefix != "I" or lab != label):
@@ -322,10 +322,10 @@ def test_fuzz_conll2003(data):
 def onto_entities(ne: List[str]) -> List[Entity]:
     """Entities of a valid bracket column (nested ones are never in the real data)."""
     ents, open_ = [], None
-    for i, field in enumerate(ne):
-        if field.startswith("("):
-            open_ = (i, field[1:].rstrip("*)"))
-        if field.endswith(")") and open_ is not None:
+    for i, column in enumerate(ne):
+        if column.startswith("("):
+            open_ = (i, column[1:].rstrip("*)"))
+        if column.endswith(")") and open_ is not None:
             ents.append((open_[0], i + 1, open_[1]))
             open_ = None
     return ents

@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import srsly
 
 from dtn_helpers import DATA, corpus_path

@@ -8,7 +8,7 @@ over ``embed`` (shared by the tasks) and their task's view of the gated encoder
 models, so the container's ``finish_update`` updates each parameter once and its
 ``to_bytes`` saves each once.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 from spacy.ml.models.parser import build_tb_parser_model
 from spacy.ml.models.tok2vec import build_Tok2Vec_model
