@@ -339,3 +339,28 @@ def test_dtn_gate_band_in_the_browser(chromium, trained, tmp_path):
             assert section["gate_kinds"][name] == {name[-2:]}
         n_errors = len(char_spans(g) ^ char_spans(p))
         assert section["errors"] == str(n_errors)
+
+
+def test_dtn_with_spans_key_keeps_its_gates(chromium, trained, tmp_path):
+    """A dtn_ner writing to ``doc.spans[KEY]``: the page shows those spans as the prediction and
+    still has the gate band (the entities move to a new doc, the gates go with them)."""
+    nlp = trained[0]
+    nlp.to_disk(tmp_path / "dtn")
+    config = tmp_path / "dtn" / "config.cfg"
+    text = config.read_text()
+    assert text.count("spans_key = null") == 1
+    config.write_text(text.replace("spans_key = null", 'spans_key = "dtn"'))
+    gold = [eg.reference for eg in read_examples(nlp, "bc5cdr", "test", 3)]
+    DocBin(docs=gold).to_disk(tmp_path / "test.spacy")
+    page = tmp_path / "dtn.html"
+    result = cli(tmp_path / "dtn", tmp_path / "test.spacy", "-o", page, "--spans-key", "dtn")
+    assert result.exit_code == 0, result.output
+    preds = predictions(tmp_path / "dtn", gold)
+    dom = dump_dom(chromium, tmp_path, page.as_uri())
+    for g, p, section in zip(gold, preds, dom.sections):
+        assert not p.ents  # the entities are in the spans only
+        spans = sorted((s.text, s.label_) for s in p.spans["dtn"])
+        assert sorted((m["text"], m["label"]) for m in section["marks"]
+                      if m["row"] == "pred") == spans
+        assert list(section["gates"]) == GATE_NAMES
+        assert section["gates"]["word_g1"] == pytest.approx(p._.dtn_gates["word_g1"], abs=6e-4)
