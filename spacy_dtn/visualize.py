@@ -178,10 +178,11 @@ mark.fn{outline:2px solid #d62728} mark.fp{outline:2px dashed #d62728}
   margin-left:.3em;vertical-align:middle}
 .band{overflow-x:auto;margin:.2em 0 0 6.5em}
 table.gates{border-collapse:collapse;font-size:9px;color:#666}
-table.gates th{font-weight:normal;text-align:right;padding:0 4px 0 0;white-space:nowrap}
+table.gates th{font-weight:normal;text-align:right;padding:0 4px 0 0;white-space:nowrap;
+  position:sticky;left:0;background:#fff}
 table.gates th.w{text-align:center;padding:0 2px;max-width:7em;overflow:hidden;
-  text-overflow:ellipsis}
-td.g{height:9px;min-width:9px;padding:0;border:1px solid #fff}
+  text-overflow:ellipsis;position:static}
+td.g{height:10px;min-width:9px;padding:0;border:1px solid #fff}
 td.g1{background:rgba(31,119,180,var(--v))} td.g2{background:rgba(255,127,14,var(--v))}
 .swatch{display:inline-block;width:4em;height:.8em;vertical-align:middle;margin:0 .3em}
 .sentence[hidden]{display:none}
