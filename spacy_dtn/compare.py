@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import srsly
 import typer
@@ -157,7 +157,12 @@ def format_markdown(result: Dict[str, Any]) -> str:
 
 
 def parse_systems(entries: Sequence[str]) -> Dict[str, str]:
-    """``--system NAME`` (a default system) or ``--system NAME=CONFIG``; order kept."""
+    """``--system NAME`` (a default system) or ``--system NAME=CONFIG``; order kept.
+
+    CONFIG may carry ``spacy train`` overrides after the path, e.g.
+    ``dtn_tb_ta="configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name"``:
+    a variant without a copy of the config. The row's ``config`` records them.
+    """
     systems: Dict[str, str] = {}
     for entry in entries:
         name, _, config = entry.partition("=")
@@ -172,6 +177,12 @@ def parse_systems(entries: Sequence[str]) -> Dict[str, str]:
             config = DEFAULT_SYSTEMS[name]
         systems[name] = config
     return systems
+
+
+def split_config(spec: str) -> Tuple[str, List[str]]:
+    """A system's config path and its ``spacy train`` overrides (see :func:`parse_systems`)."""
+    path, *overrides = shlex.split(spec)
+    return path, overrides
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -192,8 +203,9 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
     """
     from spacy.util import load_config
 
-    paths = load_config(run.config, interpolate=False).get("paths", {})
-    cmd = [sys.executable, "-m", "spacy", "train", run.config, "--output", str(run.run_dir)]
+    config, overrides = split_config(run.config)
+    paths = load_config(config, interpolate=False).get("paths", {})
+    cmd = [sys.executable, "-m", "spacy", "train", config, "--output", str(run.run_dir)]
     values = {"target": options["target"], "source": options["source"], "dev": options["dev"],
               "vectors": options["vectors"]}
     for key, value in values.items():
@@ -209,7 +221,7 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
         "--corpora.dev.limit", str(options["dev_limit"]),
         "--gpu-id", str(options["gpu_id"]),
     ]
-    return cmd
+    return cmd + overrides
 
 
 def evaluate_command(run: Run, options: Dict[str, Any]) -> List[str]:
@@ -282,8 +294,8 @@ def run_compare(
     if options.get("vectors") and not Path(options["vectors"]).exists():
         raise CompareError(f"--vectors: no such path {options['vectors']}")
     for name, config in systems.items():
-        if not Path(config).is_file():
-            raise CompareError(f"system {name}: config not found: {config}")
+        if not Path(split_config(config)[0]).is_file():
+            raise CompareError(f"system {name}: config not found: {split_config(config)[0]}")
     runs = [Run(name, config, seed, output_dir / "runs" / f"seed-{seed}" / name)
             for seed in seeds for name, config in systems.items()]
     results: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in systems}

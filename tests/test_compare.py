@@ -65,6 +65,11 @@ def test_one_seed_drives_the_subsample_and_the_training(tmp_path):
     assert pairs["--paths.vectors"] == "null"
     cmd = train_command(Run("dtn", "configs/dtn.cfg", 0, tmp_path), options)
     assert dict(zip(cmd, cmd[1:]))["--paths.source"] == "corpus/s.spacy"
+    # a variant: overrides after the config path go last, after the shared options
+    variant = "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name"
+    cmd = train_command(Run("dtn_tb_ta", variant, 0, tmp_path), options)
+    assert cmd[4] == "configs/dtn_tb.cfg"
+    assert cmd[-2:] == ["--components.dtn_transition_ner.model.label_map", "name"]
 
 
 def fake_runner(calls, f1_of):
