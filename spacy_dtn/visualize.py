@@ -10,7 +10,9 @@ g2: independent → shared, orange).
 
 The page is one static HTML file: inline CSS and JS, no external URL, so it opens offline and
 can be attached to a report. A checkbox (or ``#errors`` in the URL) hides the sentences
-without errors. ``--serve PORT`` serves the same page with :mod:`http.server`.
+without errors; the inline script also draws the gate cells from the values each gate row
+carries (compact: the BC5CDR test set's page is 12.5 MB instead of 55 MB with static cells).
+``--serve PORT`` serves the same page with :mod:`http.server`.
 
 The model runs over docs built from the gold words (:func:`spacy_dtn.gates.run_gates`), so the
 predicted and gold spans share token offsets and the gates align with the tokens.
@@ -103,9 +105,11 @@ def render_ents(doc, status: Dict[Triple, str], colors: Dict[str, str]) -> str:
 
 
 def gate_band(doc, gates: Dict[str, Sequence[float]]) -> str:
-    """A table under the sentence: the words, then one row of coloured cells per gate.
+    """A table under the sentence: the words, then one row per gate.
 
-    The value is in a CSS variable (the colour's opacity) and in the cell's tooltip.
+    Each row holds its values as percentages in ``data-v``; the page's script turns them into
+    one coloured cell per token at load. Static cells cost ~60 bytes each, 43 MB of the 55 MB
+    that BC5CDR's test set (4,797 sentences, 6 gates) took; this way the page is ~12 MB.
     """
     names = gate_names(gates)
     if not names:
@@ -115,10 +119,9 @@ def gate_band(doc, gates: Dict[str, Sequence[float]]) -> str:
             + "</tr>"]
     for name in names:
         kind = name.rsplit("_", 1)[1]
-        cells = "".join(f'<td class="g {kind}" style="--v:{float(v):.3f}" '
-                        f'title="{esc(name)} {float(v):.2f}"></td>' for v in gates[name])
-        rows.append(f'<tr data-gate="{esc(name)}"><th>{esc(name.replace("_", " "))}</th>'
-                    f"{cells}</tr>")
+        values = " ".join(str(round(100 * min(max(float(v), 0.0), 1.0))) for v in gates[name])
+        rows.append(f'<tr class="{kind}" data-gate="{esc(name)}" data-v="{values}">'
+                    f'<th>{esc(name.replace("_", " "))}</th></tr>')
     return '<div class="band"><table class="gates">' + "".join(rows) + "</table></div>"
 
 
@@ -183,13 +186,22 @@ table.gates th{font-weight:normal;text-align:right;padding:0 4px 0 0;white-space
 table.gates th.w{text-align:center;padding:0 2px;max-width:7em;overflow:hidden;
   text-overflow:ellipsis;position:static}
 td.g{height:10px;min-width:9px;padding:0;border:1px solid #fff}
-td.g1{background:rgba(31,119,180,var(--v))} td.g2{background:rgba(255,127,14,var(--v))}
+tr.g1 td.g{background:rgba(31,119,180,var(--v))}
+tr.g2 td.g{background:rgba(255,127,14,var(--v))}
 .swatch{display:inline-block;width:4em;height:.8em;vertical-align:middle;margin:0 .3em}
 .sentence[hidden]{display:none}
 """
 
 SCRIPT = """
 (function () {
+  document.querySelectorAll("tr[data-gate]").forEach(function (tr) {
+    var name = tr.getAttribute("data-gate").replace("_", " ");
+    var cells = tr.getAttribute("data-v").split(" ").filter(Boolean).map(function (p) {
+      var v = (p / 100).toFixed(2);
+      return '<td class="g" style="--v:' + v + '" title="' + name + " " + v + '"></td>';
+    });
+    tr.insertAdjacentHTML("beforeend", cells.join(""));
+  });
   var box = document.getElementById("only-errors");
   var shown = document.getElementById("shown");
   var sentences = document.querySelectorAll("section.sentence");

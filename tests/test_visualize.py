@@ -80,11 +80,12 @@ def test_gate_band_cells_by_hand():
     pred._.dtn_gates = {"char_g1": [0.1, 0.25, 1.0], "decoder_g2": [0.0, 0.5, 0.75]}
     dom = parse(build_page([gold], [pred]))
     (section,) = dom.sections
-    assert section["gates"] == {"char_g1": [0.1, 0.25, 1.0], "decoder_g2": [0.0, 0.5, 0.75]}
+    assert section["stored"] == {"char_g1": [0.1, 0.25, 1.0], "decoder_g2": [0.0, 0.5, 0.75]}
+    assert section["gates"] == {"char_g1": [], "decoder_g2": []}  # cells: the script's job
     assert section["gate_kinds"] == {"char_g1": {"g1"}, "decoder_g2": {"g2"}}
     assert section["errors"] == "0"
     # Without gates, no band (spaCy's ner, a TTN code).
-    assert parse(build_page([gold], [gold])).sections[0]["gates"] == {}
+    assert parse(build_page([gold], [gold])).sections[0]["stored"] == {}
 
 
 def test_serve_answers_with_the_page():
@@ -139,7 +140,7 @@ class DomReader(HTMLParser):
         if tag == "section" and "sentence" in classes:
             self.sections.append({"id": a["id"], "errors": a["data-errors"],
                                   "hidden": "hidden" in a, "marks": [], "gates": {},
-                                  "gate_kinds": {}})
+                                  "stored": {}, "gate_kinds": {}})
         elif tag == "div" and "row" in classes:
             self._row = "gold" if "gold" in classes else "pred"
         elif tag == "mark":
@@ -152,14 +153,16 @@ class DomReader(HTMLParser):
             self._count_row = self.counts.setdefault(a["data-type"], {})
         elif tag == "td" and self._count_row is not None:
             self._cell, self._text = (a.get("class") or "-").replace("n-", ""), []
-        elif tag == "tr" and "data-gate" in a:
-            self._gate = a["data-gate"]
-            self.sections[-1]["gates"][self._gate] = []
-        elif tag == "td" and self._gate is not None:
+        elif tag == "tr" and "data-gate" in a:  # the values as written, in percent
+            self._gate, section = a["data-gate"], self.sections[-1]
+            section["stored"][self._gate] = [int(v) / 100 for v in a["data-v"].split()]
+            section["gate_kinds"][self._gate] = classes
+            section["gates"][self._gate] = []
+        elif tag == "td" and self._gate is not None:  # the cells, built by the page's script
+            assert classes == {"g"}
             value = float(a["style"].split("--v:")[1].rstrip(";"))
+            assert a["title"] == f"{self._gate.replace('_', ' ')} {value:.2f}"
             self.sections[-1]["gates"][self._gate].append(value)
-            self.sections[-1]["gate_kinds"].setdefault(self._gate, set()).add(
-                (classes - {"g"}).pop())
         elif tag == "span" and a.get("id") in ("shown", "total", "with-errors"):
             self._span, self._text = a["id"], []
 
@@ -333,8 +336,9 @@ def test_dtn_gate_band_in_the_browser(chromium, trained, tmp_path):
     assert len(dom.sections) == 5
     for g, p, section in zip(gold, preds, dom.sections):
         assert list(section["gates"]) == GATE_NAMES
-        for name in GATE_NAMES:
-            assert section["gates"][name] == pytest.approx(p._.dtn_gates[name], abs=6e-4)
+        for name in GATE_NAMES:  # stored in percent: within half a percent
+            assert section["gates"][name] == pytest.approx(p._.dtn_gates[name], abs=5.01e-3)
+            assert section["gates"][name] == section["stored"][name]
             assert len(section["gates"][name]) == len(g)
             assert section["gate_kinds"][name] == {name[-2:]}
         n_errors = len(char_spans(g) ^ char_spans(p))
@@ -363,4 +367,4 @@ def test_dtn_with_spans_key_keeps_its_gates(chromium, trained, tmp_path):
         assert sorted((m["text"], m["label"]) for m in section["marks"]
                       if m["row"] == "pred") == spans
         assert list(section["gates"]) == GATE_NAMES
-        assert section["gates"]["word_g1"] == pytest.approx(p._.dtn_gates["word_g1"], abs=6e-4)
+        assert section["gates"]["word_g1"] == pytest.approx(p._.dtn_gates["word_g1"], abs=5.01e-3)
