@@ -244,6 +244,11 @@ def char_spans(doc):
     return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
 
 
+def texts(doc, spans):
+    """(text, label) of character spans of ``doc``, sorted: what a mark shows."""
+    return sorted((doc.text[s:e], label) for s, e, label in spans)
+
+
 @pytest.fixture(scope="module")
 def ruler_run(tmp_path_factory):
     """An entity_ruler with the entity strings of 200 BC5CDR train sentences (so it finds some
@@ -272,10 +277,10 @@ def test_dom_marks_and_counts(chromium, ruler_run, tmp_path):
     for g, p, section in zip(gold, preds, dom.sections):
         gold_spans, pred_spans = char_spans(g), char_spans(p)
         fp, fn = pred_spans - gold_spans, gold_spans - pred_spans
-        text = lambda spans: sorted((g.text[s:e], label) for s, e, label in spans)  # noqa: E731
         marks = section["marks"]
-        assert sorted((m["text"], m["label"]) for m in marks if m["status"] == "fp") == text(fp)
-        assert sorted((m["text"], m["label"]) for m in marks if m["status"] == "fn") == text(fn)
+        shown = {k: sorted((m["text"], m["label"]) for m in marks if m["status"] == k)
+                 for k in ("fp", "fn")}
+        assert shown == {"fp": texts(g, fp), "fn": texts(g, fn)}
         assert {m["row"] for m in marks if m["status"] == "fp"} <= {"pred"}
         assert {m["row"] for m in marks if m["status"] == "fn"} <= {"gold"}
         assert sum(m["row"] == "gold" for m in marks) == len(gold_spans)
