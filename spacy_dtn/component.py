@@ -64,6 +64,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "spans_key": None,
         "store_gates": False,
         "drop_source": False,
+        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
@@ -74,16 +75,21 @@ def make_dtn_ner(
     spans_key: Optional[str],
     store_gates: bool,
     drop_source: bool,
+    scorer: Optional[Callable],
 ) -> "DTNEntityRecognizer":
     """Create a ``dtn_ner`` component.
 
     spans_key: write entities to ``doc.spans[spans_key]`` instead of ``doc.ents``.
     store_gates: put the per-token gate values on ``doc._.dtn_gates`` (paper, Figure 4).
     drop_source: drop source-only parameters whenever the pipeline is loaded (inference).
+    scorer: scores ``doc.ents`` when ``spans_key`` is null (spaCy's ``spacy.ner_scorer.v1``
+        by default). With ``spans_key`` the entities are scored as spaCy scores spans, under
+        ``spans_{spans_key}_p/r/f`` (set ``[training.score_weights]`` to
+        ``spans_{spans_key}_f``), so a ``ner`` beside keeps its own ``ents_*``.
     """
     return DTNEntityRecognizer(
         nlp.vocab, model, name, spans_key=spans_key, store_gates=store_gates,
-        drop_source=drop_source,
+        drop_source=drop_source, scorer=scorer,
     )
 
 
@@ -97,10 +103,12 @@ class DTNEntityRecognizer(TrainablePipe):
         spans_key: Optional[str] = None,
         store_gates: bool = False,
         drop_source: bool = False,
+        scorer: Optional[Callable] = None,
     ):
         self.vocab = vocab
         self.model = model
         self.name = name
+        self.scorer = scorer
         # Settings come from the config; self.cfg holds only what training learnt.
         self.spans_key = spans_key
         self.store_gates = store_gates
@@ -296,17 +304,20 @@ class DTNEntityRecognizer(TrainablePipe):
                 doc.spans[key] = spans_by_doc[doc_index]
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
-        """spaCy's NER scores (``ents_p/r/f``, ``ents_per_type``) of the target entities."""
+        """The target entities' scores: the ``scorer``'s (``ents_p/r/f``, ``ents_per_type``)
+        or, with ``spans_key``, ``spans_{key}_p/r/f`` and ``spans_{key}_per_type``."""
         validate_examples(examples, "DTNEntityRecognizer.score")
         key = self.spans_key
         if key is None:
-            return Scorer.score_spans(examples, "ents", has_annotation=None, **kwargs)
+            if self.scorer is None:
+                return Scorer.score_spans(examples, "ents", **kwargs)
+            return self.scorer(examples, **kwargs)
 
         def getter(doc: Doc, attr: str) -> Iterable[Span]:
             # Predictions live in doc.spans[key]; gold entities in doc.ents.
             return doc.spans[key] if key in doc.spans else doc.ents
 
-        return Scorer.score_spans(examples, "ents", getter=getter, **kwargs)
+        return Scorer.score_spans(examples, f"spans_{key}", getter=getter, **kwargs)
 
     # Serialisation ----------------------------------------------------------------------
 

