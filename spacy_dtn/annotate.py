@@ -25,6 +25,7 @@ are character offsets into the note's text; ``gates`` (the mean of each DTN gate
 entity's tokens) is present when the model stores gates (``store_gates`` or ``--gates``).
 """
 import json
+import logging
 import os
 import re
 import sys
@@ -50,8 +51,8 @@ from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 
 MAX_PRINTED_BAD = 1000
 #: Bad records kept in the summary (the counts per reason are always complete).
 MAX_SUMMARY_BAD = 100
-#: JSONL read-task size for the Ray backend: large enough to amortise a task, small enough
-#: that many tasks feed the actors of a big cluster.
+#: The largest JSONL read task of the Ray backend: large enough to amortise a task, small
+#: enough that many tasks feed the actors of a big cluster.
 RAY_READ_BYTES = 16 * 2**20
 #: Note ids stored with each Doc of a ``--docbin`` part, to resume it exactly.
 NOTE_ID_KEY = "note_id"
@@ -284,12 +285,17 @@ def detect_input_format(path: Path, fmt: InputFormat = InputFormat.auto) -> Inpu
     return InputFormat.parquet if path.suffix == ".parquet" else InputFormat.jsonl
 
 
+def _clamp(value: float, low: int, high: int) -> int:
+    return int(max(low, min(high, value)))
+
+
 def plan_read_tasks(path: Union[str, Path], fmt: InputFormat = InputFormat.auto,
-                    id_field: str = "id", text_field: str = "text",
-                    split_bytes: Optional[int] = None, txt_per_task: int = 1000
+                    id_field: str = "id", text_field: str = "text", parallel: int = 0
                     ) -> List[Dict[str, Any]]:
-    """The read tasks of an input. ``split_bytes`` cuts JSONL files into byte ranges (for
-    parallel readers); ``None`` reads each file as one task. Parquet splits by row group."""
+    """The read tasks of an input: one per file for ``parallel=0`` (the local backend reads
+    in order anyway); for ``parallel`` readers, about ``4 × parallel`` tasks or more (JSONL byte
+    ranges of 64 KiB to 16 MiB, Parquet row groups, up to 1,000 .txt files a task), since
+    Ray gives each actor whole blocks: one task for a small file would feed one actor only."""
     path = Path(path)
     fmt = detect_input_format(path, fmt)
     base = {"format": fmt.value, "id_field": id_field, "text_field": text_field}
@@ -298,9 +304,14 @@ def plan_read_tasks(path: Union[str, Path], fmt: InputFormat = InputFormat.auto,
             raise AnnotateError(f"--input-format txt needs a folder of .txt notes: {path}")
         names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.txt")
                        if p.is_file())
-        return [{**base, "folder": str(path), "paths": names[i:i + txt_per_task]}
-                for i in range(0, len(names), txt_per_task)]
+        per_task = _clamp(-(-len(names) // (4 * parallel)), 1, 1000) if parallel else len(names)
+        return [{**base, "folder": str(path), "paths": names[i:i + per_task]}
+                for i in range(0, len(names), max(1, per_task))]
     files = sorted(path.glob(f"*.{fmt.value}")) if path.is_dir() else [path]
+    split_bytes = None
+    if parallel:
+        total = sum(f.stat().st_size for f in files)
+        split_bytes = _clamp(total / (4 * parallel), 64 * 2**10, RAY_READ_BYTES)
     tasks = []
     for file in files:
         if fmt == InputFormat.parquet:
@@ -508,7 +519,7 @@ class JsonlWriter:
         self.truncated = 0  # bytes of a half-written last line cut off on resume
         self.done: Set[str] = self._recover()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab")
+        self._file = open(self.path, "ab", buffering=0)
 
     def _recover(self) -> Set[str]:
         done: Set[str] = set()
@@ -533,10 +544,19 @@ class JsonlWriter:
         return done
 
     def write(self, rows: Sequence[Dict[str, Any]]) -> None:
-        data = "".join(json.dumps(output_record(r), ensure_ascii=False) + "\n" for r in rows)
-        self._file.write(data.encode("utf-8"))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        """All or nothing while this process lives: a failed write (a full disk, Ctrl-C) is cut
+        back off, so that lines written after it never follow a half line."""
+        data = memoryview("".join(json.dumps(output_record(r), ensure_ascii=False) + "\n"
+                                  for r in rows).encode("utf-8"))
+        fd = self._file.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, start)
+            raise
 
     def close(self) -> None:
         self._file.close()
@@ -753,7 +773,7 @@ class _Job:
 
     def result(self, row: Dict[str, Any], doc: Optional[Doc] = None) -> None:
         if row["id"] in self.written:  # the input has the id twice: never write it twice
-            self.bad(row["where"], f"duplicate id {row['id']!r}")
+            self.bad(row["where"], f"duplicate id ({row['id']!r} written already)")
             return
         s = self.summary
         s.read += 1
@@ -771,11 +791,12 @@ class _Job:
             self.flush()
 
     def flush(self) -> None:
-        if self.docbin is not None and self.docs:
-            self.docbin.write(self.docs)
-        if self.rows:
-            self.writer.write(self.rows)
-        self.rows, self.docs = [], []
+        rows, docs = self.rows, self.docs
+        self.rows, self.docs = [], []  # a chunk whose write failed is not written again
+        if self.docbin is not None and docs:
+            self.docbin.write(docs)
+        if rows:
+            self.writer.write(rows)
         elapsed = time.perf_counter() - self.started
         if elapsed > 0:
             self.bar.set_postfix_str(f"{self.summary.words / elapsed:,.0f} words/s")
@@ -892,14 +913,20 @@ def run_ray(model: str, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_siz
                  logging_level="WARNING")
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
+    ctx.enable_progress_bars = False  # this command's own bar counts notes and words
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "disabled"
+    if hasattr(ctx, "print_on_execution_start"):
+        ctx.print_on_execution_start = False
     if Path(model).exists():  # workers resolve paths from their own directory
         model = str(Path(model).resolve())
     done = job.done_before
     ds = ray.data.from_items(list(tasks), override_num_blocks=max(1, len(tasks)))
-    ds = ds.flat_map(_ray_read, fn_kwargs={"done": done})
+    # Reading takes no CPU slot: with every CPU given to an actor, readers that each wanted
+    # one would wait for the actors, and the actors for them.
+    ds = ds.flat_map(_ray_read, fn_kwargs={"done": done}, num_cpus=0)
     ds = ds.map_batches(
-        RayAnnotator, batch_size=batch_size, batch_format="pyarrow", concurrency=n_process,
+        RayAnnotator, batch_size=batch_size, batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=n_process),
         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None,
         fn_constructor_kwargs={"model": model, "gates": gates, "max_chars": max_chars,
                                "spans_key": spans_key, "batch_size": batch_size,
@@ -936,7 +963,7 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
         if docbin is not None:
             raise AnnotateError("--docbin works with the local backend only")
     tasks = plan_read_tasks(input_path, InputFormat(input_format), id_field, text_field,
-                            split_bytes=RAY_READ_BYTES if backend == Backend.ray else None)
+                            parallel=n_process if backend == Backend.ray else 0)
     nlp = load_pipeline(model, gates) if backend == Backend.local else None
     writer = open_writer(output, OutputFormat(output_format))
     docbin_writer = None
