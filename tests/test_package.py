@@ -46,6 +46,9 @@ def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_
     variables, commands = _package_commands(config, tmp_path)
     (tmp_path / "training" / config).mkdir()
     nlp.to_disk(tmp_path / "training" / config / "model-best")
+    best_meta = tmp_path / "training" / config / "model-best" / "meta.json"
+    performance = {"ents_f": 0.625, "ents_p": 0.7, "ents_r": 0.5}  # as spacy train writes it
+    srsly.write_json(best_meta, {**srsly.read_json(best_meta), "performance": performance})
     for args in commands:
         result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
@@ -58,6 +61,13 @@ def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_
     assert sdist.exists(), list(dist.iterdir())
     meta = srsly.read_json(tmp_path / "packages" / f"{name}-{version}" / name / "meta.json")
     assert any(req.startswith("spacy_dtn") for req in meta["requirements"]), meta["requirements"]
+    # what the model is, from the pipeline and the project's vars
+    assert meta["spacy_dtn"]["labels"] == ["Chemical", "Disease"]
+    assert meta["description"].startswith("Chemical and Disease NER")
+    assert "10 % of BC5CDR" in meta["description"] and "from NCBI-disease" in meta["description"]
+    assert [s["name"] for s in meta["sources"]] == ["BC5CDR (BioCreative V CDR)", "NCBI-disease"]
+    assert all(s["license"] == "CC BY 4.0" for s in meta["sources"])
+    assert meta["performance"] == pytest.approx(performance)  # the training's scores, kept from model-best
     # The saved model holds target parameters only.
     cfg = srsly.read_json(tmp_path / "training" / config / "model-final" / "dtn_ner" / "cfg")
     assert cfg["source_dropped"] and list(cfg["labels"]) == ["target"]
