@@ -26,18 +26,31 @@ def _task_columns(nlp, pipe_name: str) -> List[str]:
     return [f"{pipe_name}:{task}" for task in tasks]
 
 
+PROGRESS_BARS = ("train", "eval")
+
+
 def console_logger(
-    progress_bar: bool = False,
+    progress_bar: Union[bool, str, None] = False,
     console_output: bool = True,
     output_file: Optional[Union[str, Path]] = None,
 ):
     """The table of spaCy's console logger, plus a loss column per task of each DTN pipe.
 
-    progress_bar: a tqdm bar of the steps up to the next evaluation (stderr).
+    progress_bar: a tqdm bar on stderr, as spaCy's ``ConsoleLogger.v3``: "eval" (or true)
+        counts the steps to the next evaluation, "train" the steps to ``max_steps``;
+        false or null: none.
     console_output: print the table.
     output_file: a JSONL file, one line per evaluation with epoch, step, every loss key
-        (per-task keys included), the scores and the score; rewritten if it exists.
+        (per-task keys included), the scores and the score. As spaCy's logger, an existing
+        file is not overwritten: logging to it is disabled, with a warning.
     """
+    if progress_bar is True:
+        progress_bar = "eval"
+    if progress_bar not in (False, None) + PROGRESS_BARS:
+        raise ValueError(
+            f"progress_bar must be one of {', '.join(PROGRESS_BARS)}, true, false or null; "
+            f"got {progress_bar!r}"
+        )
     output_path = ensure_path(output_file) if output_file else None
 
     def setup_printer(
@@ -46,7 +59,9 @@ def console_logger(
         write = lambda text: print(text, file=stdout, flush=True)  # noqa: E731
         msg = Printer(no_print=True)
         stream = None
-        if output_path is not None:
+        if output_path is not None and output_path.exists():
+            write(msg.warn(f"Saving logs is disabled because {output_path} already exists."))
+        elif output_path is not None:
             output_path.parent.mkdir(parents=True, exist_ok=True)
             stream = output_path.open("w", encoding="utf-8")
             write(msg.info(f"Saving training log (per-task losses included) to {output_path}"))
@@ -104,14 +119,19 @@ def console_logger(
                 progress = None
             if console_output:
                 write(msg.row(row, widths=widths, aligns=aligns, spacing=2))
-            if progress_bar:
+            if progress_bar and console_output:
                 import tqdm
 
-                eval_frequency = nlp.config["training"]["eval_frequency"]
-                progress = tqdm.tqdm(
-                    total=eval_frequency, disable=None, leave=False, file=stderr
-                )
-                progress.set_description(f"Epoch {info['epoch'] + 1}")
+                training = nlp.config["training"]
+                if progress_bar == "train":
+                    total, initial = training["max_steps"], info["step"]
+                    description = f"Last Eval Epoch: {info['epoch']}"
+                else:
+                    total, initial = training["eval_frequency"], 0
+                    description = f"Epoch {info['epoch'] + 1}"
+                progress = tqdm.tqdm(total=total, initial=initial, disable=None, leave=False,
+                                     file=stderr)
+                progress.set_description(description)
 
         def finalize() -> None:
             if progress is not None:
