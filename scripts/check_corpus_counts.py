@@ -161,7 +161,8 @@ def check_ontonotes(source: Path, checker: Checker, progress: bool) -> dict:
             "summary": summary.to_dict(),
         }
         msg.info(
-            f"{name}: {summary.tokens:,} tokens in {seconds:.1f} s ({summary.tokens / seconds:,.0f} tokens/s)"
+            f"{name}: {summary.tokens:,} tokens in {seconds:.1f} s "
+            f"({summary.tokens / seconds:,.0f} tokens/s)"
         )
     return timings
 

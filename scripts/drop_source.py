@@ -54,10 +54,14 @@ def main(
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
     target: Optional[str] = typer.Option(None, "--target", help="Target corpus (folder name)"),
     source: Optional[str] = typer.Option(None, "--source", help="Source corpus (folder name)"),
-    target_fraction: Optional[float] = typer.Option(None, "--target-fraction", help="Share of the target train sentences used"),
+    target_fraction: Optional[float] = typer.Option(
+        None, "--target-fraction", help="Share of the target train sentences used"
+    ),
 ) -> None:
     nlp = spacy.load(input_path)
-    names = [name for name, pipe in nlp.pipeline if pipe.__class__.__name__ == "DTNEntityRecognizer"]
+    names = [
+        name for name, pipe in nlp.pipeline if pipe.__class__.__name__ == "DTNEntityRecognizer"
+    ]
     if not names:
         msg.fail(f"{input_path} has no dtn_ner component", exits=1)
     for pipe_name in names:

@@ -1,9 +1,9 @@
 """Seeded subsampling of a corpus: the same items for the same seed on any machine.
 
 The selection ranks items by a SHA-256 digest of ``"{seed}:{index}"`` and keeps the lowest
-``round(fraction * n)`` (at least one when ``n > 0`` and ``fraction > 0``), in corpus order. It depends on
-nothing but the seed, the fraction and the number of items: no RNG stream whose algorithm could
-change between Python or NumPy versions.
+``round(fraction * n)`` (at least one when ``n > 0`` and ``fraction > 0``), in corpus order.
+It depends on nothing but the seed, the fraction and the number of items: no RNG stream whose
+algorithm could change between Python or NumPy versions.
 """
 import hashlib
 from typing import List, Sequence, TypeVar

@@ -235,7 +235,9 @@ def create_transfer_corpus(
         source path its own task.
     """
     if not 0.0 < target_fraction <= 1.0:
-        raise ValueError(f"TransferCorpus: target_fraction must lie in (0, 1], got {target_fraction}")
+        raise ValueError(
+            f"TransferCorpus: target_fraction must lie in (0, 1], got {target_fraction}"
+        )
     options = dict(max_length=max_length, gold_preproc=gold_preproc, limit=limit)
     target_corpus = TaskCorpus(target, TARGET, fraction=target_fraction, seed=seed, **options)
     source_paths = _split_paths(source)

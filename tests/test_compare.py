@@ -29,7 +29,10 @@ def test_mean_and_sample_sd_by_hand():
 
 def test_summarize_in_percent_per_seed_and_per_type():
     row = summarize(
-        {1: scores(0.5, 0.5, {"Disease": 0.4}), 0: scores(0.8, 0.6, {"Disease": 0.6, "Chemical": 0.9})},
+        {
+            1: scores(0.5, 0.5, {"Disease": 0.4}),
+            0: scores(0.8, 0.6, {"Disease": 0.6, "Chemical": 0.9}),
+        },
         {0: 0.7, 1: 0.5},
     )
     assert row["seeds"] == [0, 1]
@@ -109,7 +112,8 @@ def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
                          runner=fake_runner(calls, f1_of))
     assert len(calls) == 8  # 2 systems x 2 seeds x (train, evaluate)
     written = json.loads((out_dir / "compare.json").read_text())
-    assert set(written) == {"setting", "seeds", "systems"} and set(written["systems"]) == set(result["systems"])
+    assert set(written) == {"setting", "seeds", "systems"}
+    assert set(written["systems"]) == set(result["systems"])
     assert written["seeds"] == [0, 1]
     dtn = written["systems"]["dtn"]
     assert dtn["f1"] == pytest.approx([70.0, 72.0]) and dtn["mean"] == pytest.approx(71.0)
@@ -154,7 +158,8 @@ def test_a_new_system_joins_the_earlier_table_of_the_same_setting(tmp_path, monk
     written = json.loads((out_dir / "compare.json").read_text())
     assert list(written["systems"]) == ["dtn_tb", "dtn", "ner"]
     assert written["systems"]["dtn"]["mean"] == pytest.approx(70.0)
-    assert written["systems"]["dtn"]["earlier_run"] and "earlier_run" not in written["systems"]["dtn_tb"]
+    assert written["systems"]["dtn"]["earlier_run"]
+    assert "earlier_run" not in written["systems"]["dtn_tb"]
     assert written["setting"]["command"] == "second"
     assert written["setting"]["earlier_commands"] == ["first"]
     table = (out_dir / "compare.md").read_text()
@@ -188,5 +193,8 @@ def test_cli_reports_a_bad_system_in_one_line(tmp_path, monkeypatch):
 
 
 def test_default_results_folder_names_the_setting():
-    assert compare.default_results_name("ncbi-disease", "bc5cdr", 0.1) == "ncbi-disease-to-bc5cdr-10pct"
+    assert (
+        compare.default_results_name("ncbi-disease", "bc5cdr", 0.1)
+        == "ncbi-disease-to-bc5cdr-10pct"
+    )
     assert compare.default_results_name(None, "bc5cdr", 0.05) == "none-to-bc5cdr-5pct"

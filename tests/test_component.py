@@ -156,7 +156,9 @@ def test_dropping_the_source_task_keeps_entities_and_shrinks_the_pipeline(
     again.add_pipe("dtn_ner").from_bytes(reloaded.get_pipe("dtn_ner").to_bytes())
     assert [ents(doc) for doc in again.pipe(probe_texts)] == expected
     # The config switch drops the source task on load.
-    switched = spacy.load(tmp_path / "full", config={"components": {"dtn_ner": {"drop_source": True}}})
+    switched = spacy.load(
+        tmp_path / "full", config={"components": {"dtn_ner": {"drop_source": True}}}
+    )
     sw = switched.get_pipe("dtn_ner")
     assert sw.cfg["source_dropped"] and sum(p.numel() for p in sw.network.parameters()) == n_dropped
     assert [ents(doc) for doc in switched.pipe(probe_texts)] == expected

@@ -41,7 +41,12 @@ def test_convert_writes_docbin_and_summary(tmp_path):
 
 
 def test_missing_annotation_survives_the_docbin(tmp_path):
-    text = "#begin document (pt/nt/40/nt_1); part 000\npt/nt/40/nt_1 0 0 Amen UH * - - - - * -\n\n#end document\n"
+    text = (
+        "#begin document (pt/nt/40/nt_1); part 000\n"
+        "pt/nt/40/nt_1 0 0 Amen UH * - - - - * -\n"
+        "\n"
+        "#end document\n"
+    )
     src = write(tmp_path / "nt_1.gold_conll", text)
     result = run_cli("convert", "ontonotes", src, tmp_path / "pt.spacy", "--no-progress")
     assert result.exit_code == 0, result.output
@@ -159,7 +164,8 @@ def test_in_a_subprocess(tmp_path):
     else:
         app = (
             "import typer; from spacy_dtn.convert.cli import convert_cli, subsample_cli; "
-            "app = typer.Typer(pretty_exceptions_enable=False); app.command('convert')(convert_cli); "
+            "app = typer.Typer(pretty_exceptions_enable=False); "
+            "app.command('convert')(convert_cli); "
             "app.command('subsample')(subsample_cli); app()"
         )
         prefix = ["-c", app]

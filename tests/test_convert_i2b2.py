@@ -185,21 +185,23 @@ two weeks .
 """
 ENTRIES = [
     # 1: every field kind, e/t/c without offsets
-    'm="aspirin" 2:0 2:0||do="81 mg" 2:1 2:2||mo="po" 2:3 2:3||f="daily" 2:4 2:4||du="nm"||r="pain" 2:6 2:6'
-    '||e="nm"||t="nm"||c="nm"||ln="list"',
+    'm="aspirin" 2:0 2:0||do="81 mg" 2:1 2:2||mo="po" 2:3 2:3||f="daily" 2:4 2:4'
+    '||du="nm"||r="pain" 2:6 2:6||e="nm"||t="nm"||c="nm"||ln="list"',
     # 2: a stray ||| and a discontinuous frequency over two lines (pieces stay on their lines)
-    'm="lasix" 3:0 3:0||do="40 mg" 3:1 3:2||mo="iv" 3:3 3:3|||f="mon-wed-fri...before hemodialysis" 3:5 3:5,4:0 4:1'
+    'm="lasix" 3:0 3:0||do="40 mg" 3:1 3:2||mo="iv" 3:3 3:3'
+    '|||f="mon-wed-fri...before hemodialysis" 3:5 3:5,4:0 4:1'
     '||du="nm"||r="nm"||ln="narrative"',
     # 3: a duration that crosses a line break (lines 6 and 7 become one Doc)
-    'm="coumadin" 5:0 5:0||do="5 mg" 5:1 5:2||mo="po" 6:0 6:0||f="qhs" 6:1 6:1||du="for two weeks" 6:2 7:1'
-    '||r="nm"||ln="narrative"',
+    'm="coumadin" 5:0 5:0||do="5 mg" 5:1 5:2||mo="po" 6:0 6:0||f="qhs" 6:1 6:1'
+    '||du="for two weeks" 6:2 7:1||r="nm"||ln="narrative"',
     # 4: duplicates of entry 1's medication and reason
     'm="aspirin" 2:0 2:0||do="nm"||mo="nm"||f="nm"||du="nm"||r="pain" 2:6 2:6||ln="list"',
     # 5: offset pairs separated by a space (a known defect); all three spans duplicate entry 2's
     'm="lasix" 3:0 3:0||do="nm"||mo="nm"||f="mon-wed-fri...before hemodialysis" 3:5 3:5 4:0 4:1'
     '||du="nm"||r="nm"||ln="narrative"',
     # 6: a reason inside entry 2's frequency piece "before hemodialysis" (overlap)
-    'm="lasix" 3:0 3:0||do="nm"||mo="nm"||f="nm"||du="nm"||r="hemodialysis" 4:1 4:1||ln="narrative"',
+    'm="lasix" 3:0 3:0||do="nm"||mo="nm"||f="nm"||du="nm"'
+    '||r="hemodialysis" 4:1 4:1||ln="narrative"',
 ]
 
 
@@ -251,7 +253,9 @@ def test_2009_empty_field_is_repaired(tmp_path):
     write(tmp_path / "n.txt", NOTE_2009)
     write(tmp_path / "n.m", ENTRIES[0] + "||\n")
     docs, summary = convert_2009(tmp_path)
-    assert (summary.repaired, summary.details["repaired: empty field"], summary.n_entities) == (1, 1, 5)
+    assert (
+        summary.repaired, summary.details["repaired: empty field"], summary.n_entities
+    ) == (1, 1, 5)
 
 
 def test_2009_entries_suffix_and_doc_per_document(tmp_path):

@@ -132,7 +132,8 @@ def test_cli_seqeval_micro_f1_equals_spacy_ents_f(real):
     root, n_docs, n_entities = real
     out = root / "scores" / "ruler.json"
     result = runner.invoke(
-        make_app(), ["evaluate", str(root / "ruler"), str(root / "test.spacy"), "--output", str(out)]
+        make_app(),
+        ["evaluate", str(root / "ruler"), str(root / "test.spacy"), "--output", str(out)],
     )
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text(encoding="utf8"))

@@ -204,7 +204,9 @@ def test_dropping_sources_keeps_target_predictions_and_removes_parameters():
     assert torch.equal(before, after)
     assert all(torch.equal(gates_before[k], gates_after[k]) for k in gates_before)
     assert sum(p.numel() for p in net.parameters()) < n_before
-    assert set(gates_after) == {f"{c}_{g}" for c in ("char", "word", "decoder") for g in ("g1", "g2")}
+    assert set(gates_after) == {
+        f"{c}_{g}" for c in ("char", "word", "decoder") for g in ("g1", "g2")
+    }
 
 
 def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, task="target"):
@@ -214,7 +216,8 @@ def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, tas
     inference path must match exactly.
     """
     def run(component, task, inputs, a, call):
-        return component.shared.combine(task, [call(rnn, inputs) for rnn in component.shared.paths(task)], a)[0]
+        outputs = [call(rnn, inputs) for rnn in component.shared.paths(task)]
+        return component.shared.combine(task, outputs, a)[0]
 
     word_vectors = []
     for u in range(char_ids.shape[0]):

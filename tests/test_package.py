@@ -67,7 +67,8 @@ def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_
     assert "10 % of BC5CDR" in meta["description"] and "from NCBI-disease" in meta["description"]
     assert [s["name"] for s in meta["sources"]] == ["BC5CDR (BioCreative V CDR)", "NCBI-disease"]
     assert all(s["license"] == "CC BY 4.0" for s in meta["sources"])
-    assert meta["performance"] == pytest.approx(performance)  # the training's scores, kept from model-best
+    # the training's scores, kept from model-best
+    assert meta["performance"] == pytest.approx(performance)
     # The saved model holds target parameters only.
     cfg = srsly.read_json(tmp_path / "training" / config / "model-final" / "dtn_ner" / "cfg")
     assert cfg["source_dropped"] and list(cfg["labels"]) == ["target"]

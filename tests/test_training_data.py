@@ -134,7 +134,9 @@ def test_reader_several_sources(corpora, nlp):
         root / "target.spacy", paths, target_fraction=0.5, source_name="ncbi,cdr_full"
     )
     tasks = Counter(get_task(eg) for eg in reader(nlp))
-    assert tasks == {"target": round(0.5 * len(target)), "ncbi": len(source), "cdr_full": len(target)}
+    assert tasks == {
+        "target": round(0.5 * len(target)), "ncbi": len(source), "cdr_full": len(target)
+    }
     with pytest.raises(ValueError, match="source names"):
         create_transfer_corpus(root / "target.spacy", paths, source_name="a,b,c")
 
@@ -175,9 +177,15 @@ def test_batcher_single_task_batches_each_example_once(corpora, nlp):
 
 def test_batcher_keeps_order_within_task_and_is_seeded(nlp):
     examples = stream(nlp, 20, 40)
-    first = [[eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=5)(examples)]
-    again = [[eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=5)(examples)]
-    other = [[eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=6)(examples)]
+    first = [
+        [eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=5)(examples)
+    ]
+    again = [
+        [eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=5)(examples)
+    ]
+    other = [
+        [eg.reference[0].text for eg in b] for b in configure_batch_by_task(10, seed=6)(examples)
+    ]
     assert first == again
     assert first != other
     # size 10 words, 5 tokens per example, tolerance 0.2: two examples per batch.
@@ -264,7 +272,10 @@ def test_registered_in_a_training_config(corpora, tmp_path):
     cfg_path.write_text(CONFIG, encoding="utf8")
     config = spacy.util.load_config(
         cfg_path,
-        overrides={"paths.target": str(root / "target.spacy"), "paths.source": str(root / "source.spacy")},
+        overrides={
+            "paths.target": str(root / "target.spacy"),
+            "paths.source": str(root / "source.spacy"),
+        },
         interpolate=True,
     )
     registry = spacy.util.registry

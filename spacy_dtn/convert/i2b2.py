@@ -73,7 +73,8 @@ class Note:
                 raise ConversionError(
                     ann_path,
                     ann_line,
-                    f"offset {line}:{token} is past the end of line {line} ({len(self.lines[line - 1])} tokens)",
+                    f"offset {line}:{token} is past the end of line {line} "
+                    f"({len(self.lines[line - 1])} tokens)",
                 )
         if end < begin:
             raise ConversionError(
@@ -103,7 +104,7 @@ def read_note(path: Path, summary: ConversionSummary) -> Note:
 
 
 def text_matches(note_words: Sequence[str], text: str) -> bool:
-    """Compare annotation text with note tokens, ignoring case and whitespace (text is lower-cased)."""
+    """Compare annotation text (lower-cased) with note tokens, ignoring case and whitespace."""
     return "".join(note_words).lower() == "".join(text.split()).lower()
 
 
@@ -186,7 +187,10 @@ def note_docs(
     doc_per_document: bool,
     summary: ConversionSummary,
 ) -> List[Doc]:
-    """The Docs of one note: one per line (lines joined where a kept entity crosses them), or one."""
+    """The Docs of one note: one per line, or one for the whole note.
+
+    In the one-per-line case, lines are joined where a kept entity crosses them.
+    """
     nonempty = [line for line in note.lines if line]
     summary.documents += 1
     summary.note("empty lines (no Doc)", len(note.lines) - len(nonempty))

@@ -1,4 +1,6 @@
-"""i2b2/VA 2010 concepts: notes ``NAME.txt`` with ``NAME.con`` (``problem``, ``test``, ``treatment``).
+"""i2b2/VA 2010 concepts: notes ``NAME.txt`` with ``NAME.con``.
+
+Concept types are ``problem``, ``test`` and ``treatment``.
 
 Each ``.con`` line reads ``c="concept text" L:T L:T||t="type"``. The concept text (lower-cased
 in the release) is checked against the note's tokens, ignoring case and whitespace. ``.con``

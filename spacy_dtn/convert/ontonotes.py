@@ -1,4 +1,4 @@
-"""OntoNotes 5.0 in the CoNLL-2012 format (``*.gold_conll``): a release tree, its archive, or one file.
+"""OntoNotes 5.0 in the CoNLL-2012 format (``*.gold_conll``): a release tree, archive or file.
 
 Each file holds parts between ``#begin document (<id>); part NNN`` and ``#end document``;
 sentences are separated by blank lines; columns by runs of spaces: word (index 3), POS

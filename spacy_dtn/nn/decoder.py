@@ -1,4 +1,5 @@
-"""The LSTM decoder: ``o_t = LSTM(o_{t-1}, [h_t ; tagemb(y_{t-1})])``, ``P(y_t) = softmax(W o_t + b)``.
+"""The LSTM decoder: ``o_t = LSTM(o_{t-1}, [h_t ; tagemb(y_{t-1})])``,
+``P(y_t) = softmax(W o_t + b)``.
 
 Training feeds the gold previous tag (teacher forcing) and runs each LSTM over the whole
 sequence at once. Inference is greedy and step by step, restricted to valid IOBES

@@ -57,7 +57,9 @@ def is_valid_iobes(tags: Sequence[str]) -> bool:
 
 
 def label_pairs(
-    source_labels: Sequence[str], target_labels: Sequence[str], label_map: Union[str, Dict[str, str]]
+    source_labels: Sequence[str],
+    target_labels: Sequence[str],
+    label_map: Union[str, Dict[str, str]],
 ) -> Dict[str, str]:
     """Which source label is which target label: ``"name"`` pairs equal names, a dict is
     taken as given (pairs naming a label a task does not have are left out)."""
@@ -66,7 +68,8 @@ def label_pairs(
     if isinstance(label_map, dict):
         return {s: t for s, t in label_map.items() if s in source_labels and t in target_labels}
     raise ValueError(
-        f"label_map must be null, 'name' or a {{source label: target label}} table, got {label_map!r}"
+        "label_map must be null, 'name' or a {source label: target label} table, "
+        f"got {label_map!r}"
     )
 
 
