@@ -392,8 +392,9 @@ def split_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
     ``text``, cut at paragraph, line, sentence or word boundaries.
 
     Why: a Doc and the DTN's activations cost ~11.5 KB per token, so one 50,000-token note
-    would need more than half a gigabyte at once; pieces of a few thousand characters keep a
-    batch's memory bounded by ``batch_size × max_chars``. Entities are shifted back by the
+    would need more than half a gigabyte at once (and the DTN's LSTMs would run 50,000 steps,
+    which is also slow); pieces of a few thousand characters, in batches bounded by
+    characters (:func:`char_batches`), keep memory bounded. Entities are shifted back by the
     piece's offset. ``max_chars <= 0`` never splits.
     """
     if max_chars <= 0 or len(text) <= max_chars:
@@ -474,14 +475,46 @@ def merge_pieces(docs: Sequence[Doc], note_id: str) -> Doc:
     return doc
 
 
+def char_batches(items: Iterable[Tuple[str, Any]], batch_size: int, batch_chars: int
+                 ) -> Iterator[List[Tuple[str, Any]]]:
+    """``(text, context)`` items in batches of at most ``batch_size`` items and, unless one
+    item is longer alone, ``batch_chars`` characters.
+
+    Why: the DTN's memory grows with the tokens of a batch (it packs, it does not pad), and a
+    count of docs says nothing about tokens: 64 pieces of a long note are 64 times the tokens
+    of 64 one-line notes. Cutting a long note alone bounds one Doc, not the batch.
+    """
+    batch, chars = [], 0
+    for item in items:
+        if batch and (len(batch) >= batch_size or chars + len(item[0]) > batch_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(item)
+        chars += len(item[0])
+    if batch:
+        yield batch
+
+
 def annotate_notes(nlp, notes: Iterable[Note], *, batch_size: int = 64, n_process: int = 1,
-                   max_chars: int = 10_000, spans_key: Optional[str] = None,
-                   keep_docs: bool = False) -> Iterator[Tuple[Dict[str, Any], Optional[Doc]]]:
+                   max_chars: int = 10_000, batch_chars: int = 50_000,
+                   spans_key: Optional[str] = None, keep_docs: bool = False
+                   ) -> Iterator[Tuple[Dict[str, Any], Optional[Doc]]]:
     """``(row, doc)`` per note, in order: the note's output row (with its ``where``) and, with
     ``keep_docs``, its Doc. Long notes go through ``nlp.pipe`` as pieces (:func:`split_text`)
-    and come back as one row; ``nlp.pipe`` keeps the order, also with ``n_process > 1``."""
-    stream = nlp.pipe(_pieces(notes, max_chars), as_tuples=True, batch_size=batch_size,
-                      n_process=n_process)
+    and come back as one row.
+
+    In one process (and in every Ray actor) batches are bounded by ``batch_size`` pieces and
+    ``batch_chars`` characters (:func:`char_batches`). spaCy's multiprocessing batches by
+    count only, so with ``n_process > 1`` a batch is bounded by ``batch_size × max_chars``
+    characters. ``nlp.pipe`` keeps the order either way.
+    """
+    pieces = _pieces(notes, max_chars)
+    if n_process == 1:
+        stream = chain.from_iterable(
+            nlp.pipe(batch, as_tuples=True, batch_size=len(batch))
+            for batch in char_batches(pieces, batch_size, batch_chars))
+    else:
+        stream = nlp.pipe(pieces, as_tuples=True, batch_size=batch_size, n_process=n_process)
     entities, n_words, docs = [], 0, []
     for doc, (note_id, where, n_chars, offset, k, n_pieces) in stream:
         if k == 0:
@@ -824,12 +857,14 @@ def _notes_to_annotate(tasks: Sequence[Dict[str, Any]], job: _Job) -> Iterator[N
 
 
 def run_local(nlp, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_size: int,
-              n_process: int, max_chars: int, spans_key: Optional[str]) -> None:
+              n_process: int, max_chars: int, batch_chars: int,
+              spans_key: Optional[str]) -> None:
     """The local backend: read in this process, annotate with ``nlp.pipe`` (``n_process``
     workers), write here."""
     for row, doc in annotate_notes(nlp, _notes_to_annotate(tasks, job), batch_size=batch_size,
                                    n_process=n_process, max_chars=max_chars,
-                                   spans_key=spans_key, keep_docs=job.docbin is not None):
+                                   batch_chars=batch_chars, spans_key=spans_key,
+                                   keep_docs=job.docbin is not None):
         job.result(row, doc)
 
 
@@ -868,15 +903,16 @@ class RayAnnotator:
     """A Ray Data actor: loads the pipeline once and annotates batches of rows with it, bad and
     done rows passed through untouched so that the driver accounts for every record."""
 
-    def __init__(self, model: str, gates: bool, max_chars: int, spans_key: Optional[str],
-                 batch_size: int, threads: int, gpu: bool):
+    def __init__(self, model: str, gates: bool, max_chars: int, batch_chars: int,
+                 spans_key: Optional[str], batch_size: int, threads: int, gpu: bool):
         import torch
 
         torch.set_num_threads(max(1, threads))
         if gpu:
             spacy.require_gpu()
         self.nlp = load_pipeline(model, gates)
-        self.max_chars, self.spans_key, self.batch_size = max_chars, spans_key, batch_size
+        self.max_chars, self.batch_chars = max_chars, batch_chars
+        self.spans_key, self.batch_size = spans_key, batch_size
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -884,7 +920,8 @@ class RayAnnotator:
         rows = batch.to_pylist()
         notes = [Note(r["id"], r["text"], r["where"]) for r in rows if r["status"] == "ok"]
         results = iter(annotate_notes(self.nlp, notes, batch_size=self.batch_size,
-                                      max_chars=self.max_chars, spans_key=self.spans_key))
+                                      max_chars=self.max_chars, batch_chars=self.batch_chars,
+                                      spans_key=self.spans_key))
         out = []
         for r in rows:
             result = {"status": r["status"], "id": r["id"], "where": r["where"],
@@ -897,7 +934,8 @@ class RayAnnotator:
 
 
 def run_ray(model: str, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_size: int,
-            n_process: int, max_chars: int, spans_key: Optional[str], gates: bool,
+            n_process: int, max_chars: int, batch_chars: int, spans_key: Optional[str],
+            gates: bool,
             address: Optional[str], cpus_per_actor: float, gpus_per_actor: float) -> None:
     """The Ray backend: read tasks in parallel (``from_items`` → ``flat_map``), one loaded
     pipeline per actor (``map_batches`` with ``concurrency=n_process``), results streamed
@@ -929,17 +967,39 @@ def run_ray(model: str, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_siz
         compute=ray.data.ActorPoolStrategy(size=n_process),
         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None,
         fn_constructor_kwargs={"model": model, "gates": gates, "max_chars": max_chars,
-                               "spans_key": spans_key, "batch_size": batch_size,
+                               "batch_chars": batch_chars, "spans_key": spans_key, "batch_size": batch_size,
                                "threads": int(cpus_per_actor), "gpu": gpus_per_actor > 0},
     )
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        for r in batch.to_pylist():
-            if r["status"] == "bad":
-                job.bad(r["where"], r["reason"])
-            elif r["status"] == "done":
-                job.skip()
-            else:
-                job.result(json.loads(r["row"]))
+    try:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for r in batch.to_pylist():
+                if r["status"] == "bad":
+                    job.bad(r["where"], r["reason"])
+                elif r["status"] == "done":
+                    job.skip()
+                else:
+                    job.result(json.loads(r["row"]))
+    except ray.exceptions.RayError as err:
+        cause = _ray_cause(err)
+        if cause is None:
+            raise
+        raise AnnotateError(f"on a Ray worker: {cause}") from None
+
+
+def _ray_cause(err: BaseException) -> Optional[str]:
+    """The message of the :class:`AnnotateError` (a model that does not load on a worker, a
+    missing column) inside a Ray error: a task error keeps it as its ``cause``; an actor that
+    died in its constructor keeps only the worker's traceback text, whose last line it is."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, AnnotateError):
+            return str(err)
+        found = re.findall(r"AnnotateError: (.+)", str(err))
+        if found:
+            return found[-1].strip()
+        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
+    return None
 
 
 def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path], *,
@@ -947,7 +1007,8 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
              output_format: OutputFormat = OutputFormat.auto, id_field: str = "id",
              text_field: str = "text", spans_key: Optional[str] = None, gates: bool = False,
              docbin: Optional[Union[str, Path]] = None, batch_size: int = 64,
-             n_process: int = 1, max_chars: int = 10_000, chunk_size: int = 1000,
+             n_process: int = 1, max_chars: int = 10_000, batch_chars: int = 50_000,
+             chunk_size: int = 1000,
              strict: bool = False, errors: Optional[Union[str, Path]] = None,
              backend: Backend = Backend.local, ray_address: Optional[str] = None,
              cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0) -> Summary:
@@ -956,8 +1017,9 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
     RETURNS: the run's :class:`Summary` (``read == annotated + skipped + bad``).
     """
     backend = Backend(backend)
-    if batch_size < 1 or n_process < 1 or chunk_size < 1:
-        raise AnnotateError("--batch-size, --n-process and --chunk-size must be at least 1")
+    if min(batch_size, n_process, chunk_size, batch_chars) < 1:
+        raise AnnotateError("--batch-size, --batch-chars, --n-process and --chunk-size must be "
+                            "at least 1")
     if backend == Backend.ray:
         require_ray()  # before the (slow) load, and before any output is created
         if docbin is not None:
@@ -975,10 +1037,11 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
     try:
         if backend == Backend.local:
             run_local(nlp, tasks, job, batch_size=batch_size, n_process=n_process,
-                      max_chars=max_chars, spans_key=spans_key)
+                      max_chars=max_chars, batch_chars=batch_chars, spans_key=spans_key)
         else:
             run_ray(model, tasks, job, batch_size=batch_size, n_process=n_process,
-                    max_chars=max_chars, spans_key=spans_key, gates=gates,
+                    max_chars=max_chars, batch_chars=batch_chars, spans_key=spans_key,
+                    gates=gates,
                     address=ray_address, cpus_per_actor=cpus_per_actor,
                     gpus_per_actor=gpus_per_actor)
     finally:
@@ -1023,6 +1086,8 @@ def annotate_cli(
                                   help="nlp.pipe processes (local) or actors (ray)"),
     max_chars: int = typer.Option(10_000, "--max-chars",
                                   help="Split longer notes into pieces (0: never)"),
+    batch_chars: int = typer.Option(50_000, "--batch-chars",
+                                    help="Characters per batch at most (one process, Ray)"),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Notes per write/part file"),
     strict: bool = typer.Option(False, "--strict", help="A bad record is an error"),
     errors: Optional[Path] = typer.Option(None, "--errors",
@@ -1042,7 +1107,7 @@ def annotate_cli(
             model, input_path, output, input_format=input_format, output_format=output_format,
             id_field=id_field, text_field=text_field, spans_key=spans_key, gates=gates,
             docbin=docbin, batch_size=batch_size, n_process=n_process, max_chars=max_chars,
-            chunk_size=chunk_size, strict=strict, errors=errors, backend=backend,
+            batch_chars=batch_chars, chunk_size=chunk_size, strict=strict, errors=errors, backend=backend,
             ray_address=ray_address, cpus_per_actor=cpus_per_actor,
             gpus_per_actor=gpus_per_actor)
     except AnnotateError as err:

@@ -462,3 +462,10 @@ def test_ray_backend_resumes_into_parquet(local_ray, model_dir, sentences, notes
                        chunk_size=500)
     assert (summary.skipped, summary.annotated, summary.bad) == (1500, 500, 0)
     assert read_output(out) == read_output(reference)
+
+
+def test_char_batches_bound_items_and_characters():
+    items = [("a" * n, i) for i, n in enumerate([3, 3, 3, 9, 1, 1, 1, 1, 12, 2])]
+    batches = [[i for _, i in b] for b in A.char_batches(items, batch_size=3, batch_chars=8)]
+    # 3+3 fits 8, +3 would not; 9 is alone (longer than the budget by itself); then 3 items.
+    assert batches == [[0, 1], [2], [3], [4, 5, 6], [7], [8], [9]]
