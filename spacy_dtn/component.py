@@ -245,16 +245,7 @@ class DTNEntityRecognizer(TrainablePipe):
 
     def _gold_tag_ids(self, example: Example, tagset: TagSet):
         """Gold IOBES tag ids on the predicted tokens; -1 where unknown or misaligned."""
-        ids = numpy.full(len(example.predicted), -1, dtype="int64")
-        for i, tag in enumerate(example.get_aligned_ner()):
-            if tag is None or tag == "-":
-                continue
-            if tag[0] == "U":
-                tag = "S" + tag[1:]
-            elif tag[0] == "L":
-                tag = "E" + tag[1:]
-            ids[i] = tagset.index.get(tag, -1)
-        return ids
+        return numpy.asarray(tagset.encode(example.get_aligned_ner()), dtype="int64")
 
     def get_loss(self, output: DTNOutput, gold: List[numpy.ndarray]):
         """Token cross-entropy of the teacher-forced scores, averaged over known tokens."""
@@ -282,7 +273,7 @@ class DTNEntityRecognizer(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], output: DTNOutput) -> None:
         docs = list(docs)
-        labels = self.labels
+        tagset = self.network.tagsets[self.cfg["target"]]
         key = self.spans_key
         tags = self.model.ops.to_numpy(output.tags) if output.rows else None
         gates = {n: self.model.ops.to_numpy(v) for n, v in output.gates.items()}
@@ -290,7 +281,9 @@ class DTNEntityRecognizer(TrainablePipe):
         start = 0
         for doc_index, length in zip(output.rows, output.lengths):
             doc, end = docs[doc_index], start + length
-            spans_by_doc[doc_index] = _tag_ids_to_spans(doc, tags[start:end], labels)
+            spans_by_doc[doc_index] = [
+                Span(doc, s, e, label=label) for s, e, label in tagset.decode(tags[start:end])
+            ]
             if gates:
                 doc._.set(
                     GATES_EXTENSION,
@@ -377,16 +370,3 @@ class DTNEntityRecognizer(TrainablePipe):
         util.from_disk(path, deserialize, exclude)
         self._after_load()
         return self
-
-
-def _tag_ids_to_spans(doc: Doc, tag_ids: numpy.ndarray, labels: List[str]) -> List[Span]:
-    """Spans from a valid IOBES id sequence (ids: 0 = O, then B, I, E, S per label)."""
-    kind = (tag_ids - 1) % 4  # 0 B, 1 I, 2 E, 3 S (meaningless where id == 0)
-    inside = tag_ids > 0
-    starts = numpy.flatnonzero(inside & ((kind == 0) | (kind == 3)))
-    ends = numpy.flatnonzero(inside & ((kind == 2) | (kind == 3)))
-    label_index = (tag_ids[starts] - 1) // 4
-    return [
-        Span(doc, int(s), int(e) + 1, label=labels[int(j)])
-        for s, e, j in zip(starts, ends, label_index)
-    ]

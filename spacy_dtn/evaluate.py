@@ -26,20 +26,14 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 from tqdm import tqdm
 from wasabi import msg
 
+from .nn.iobes import biluo_to_iobes
+
 #: The scores ``spacy evaluate --output`` writes for an NER pipeline, under its names.
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type")
 
-#: spaCy writes BILUO; seqeval's IOBES names the last and the single-token tag E and S.
-_BILUO_TO_IOBES = {"B": "B", "I": "I", "L": "E", "U": "S", "O": "O"}
-
-
 def to_iobes(doc: Doc) -> List[str]:
     """The IOBES tags of ``doc.ents`` (tokens without annotation count as outside)."""
-    tags = []
-    for tag in doc_to_biluo_tags(doc, missing="O"):
-        prefix, _, label = tag.partition("-")
-        tags.append(_BILUO_TO_IOBES[prefix] + ("-" + label if label else ""))
-    return tags
+    return [biluo_to_iobes(tag) for tag in doc_to_biluo_tags(doc, missing="O")]
 
 
 def _with_predicted_ents(doc: Doc, spans_key: Optional[str], index: int) -> Doc:

@@ -304,3 +304,24 @@ def test_normalized_network_still_matches_the_naive_oracle():
         assert fast.tolist() == reference_tags(net, *batch)
         fast, _ = net(*batch, task="source")
         assert fast.tolist() == reference_tags(net, *batch, task="source")
+
+
+def test_the_iobes_codec_by_hand():
+    from spacy_dtn.nn.iobes import TagSet, biluo_to_iobes, iobes_error, iobes_to_biluo
+
+    tagset = TagSet(["Disease", "Chemical"])  # O, then B/I/E/S per label, labels sorted
+    assert tagset.tags[:6] == ["O", "B-Chemical", "I-Chemical", "E-Chemical", "S-Chemical",
+                               "B-Disease"]
+    biluo = ["U-Chemical", "O", "B-Disease", "I-Disease", "L-Disease", None, "-", "U-Gene"]
+    ids = tagset.encode(biluo)
+    assert ids == [4, 0, 5, 6, 7, -1, -1, -1]  # missing and unknown labels: -1
+    assert tagset.decode([4, 0, 5, 6, 7, 1, 3]) == [
+        (0, 1, "Chemical"), (2, 5, "Disease"), (5, 7, "Chemical")]
+    assert [biluo_to_iobes(t) for t in ("U-X", "L-X", "B-X", "I-X", "O")] == \
+        ["S-X", "E-X", "B-X", "I-X", "O"]
+    assert all(iobes_to_biluo(biluo_to_iobes(t)) == t for t in ("U-X", "L-X", "B-X", "O"))
+    assert iobes_error(["B-X", "E-X", "S-Y", "O"]) is None
+    assert iobes_error(["O", "I-X", "E-X"]) == (
+        1, "tag 'I-X' continues nothing (IOBES needs B-X first)")
+    assert iobes_error(["B-X", "O"]) == (0, "tag 'B-X' is not closed by E-X (IOBES)")
+    assert iobes_error(["O", "L-X"]) == (1, "unknown tag 'L-X' for scheme IOBES")

@@ -6,32 +6,16 @@ is telling the schemes apart and refusing sequences that are not valid in the sc
 claim (an ``I-`` that continues nothing in IOB2 is a corpus bug, not a new entity).
 """
 
-import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training import biluo_to_iob, iob_to_biluo
 from spacy.training.iob_utils import doc_to_biluo_tags
 
+from ..nn.iobes import biluo_to_iobes, iobes_error, iobes_to_biluo, split_tag
+
 SCHEMES = ("IOB1", "IOB2", "IOBES")
 _PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}
-#: A prefix letter, a hyphen and a label of printable characters: whitespace or a control
-#: character (NUL from a damaged file) in a label is damage, not a new entity type.
-_TAG = re.compile(r"^([A-Z])-([^\s\x00-\x1f\x7f]+)$")
-
-
-def split_tag(tag: str) -> Tuple[str, str]:
-    """``"B-PER"`` → ``("B", "PER")``; ``"O"`` → ``("O", "")``; anything else → ``("", "")``.
-
-    ``O`` takes no label: ``"O-X"`` is unknown (``("", "")``), not outside, or it would pass the
-    check and reach spaCy's ``iob_to_biluo``, which reads it as an entity ``X``.
-    """
-    if tag == "O":
-        return "O", ""
-    m = _TAG.match(tag)
-    if m is None or m.group(1) == "O":
-        return "", ""
-    return m.group(1), m.group(2)
 
 
 def normalise_scheme(scheme: Optional[str]) -> Optional[str]:
@@ -75,8 +59,9 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> str:
 
 def find_tag_error(tags: Sequence[str], scheme: str) -> Optional[Tuple[int, str]]:
     """The index of the first tag that is invalid in ``scheme`` and why, or ``None``."""
+    if scheme == "IOBES":
+        return iobes_error(tags)
     allowed = _PREFIXES[scheme]
-    n = len(tags)
     for i, tag in enumerate(tags):
         prefix, label = split_tag(tag)
         if prefix == "O":
@@ -87,20 +72,13 @@ def find_tag_error(tags: Sequence[str], scheme: str) -> Optional[Tuple[int, str]
         opened = prev_prefix in ("B", "I") and prev_label == label
         if scheme == "IOB2" and prefix == "I" and not opened:
             return i, f"tag {tag!r} continues nothing (IOB2 needs B-{label} first)"
-        if scheme == "IOBES":
-            if prefix in ("I", "E") and not opened:
-                return i, f"tag {tag!r} continues nothing (IOBES needs B-{label} first)"
-            if prefix in ("B", "I"):
-                next_prefix, next_label = split_tag(tags[i + 1]) if i + 1 < n else ("O", "")
-                if next_prefix not in ("I", "E") or next_label != label:
-                    return i, f"tag {tag!r} is not closed by E-{label} (IOBES)"
     return None
 
 
 def to_biluo(tags: Sequence[str], scheme: str) -> List[str]:
     """BILUO tags for a sequence already checked by :func:`find_tag_error`."""
     if scheme == "IOBES":
-        return [t.replace("S-", "U-", 1).replace("E-", "L-", 1) for t in tags]
+        return [iobes_to_biluo(t) for t in tags]
     # spaCy's iob_to_biluo starts an entity at any tag that does not continue the previous
     # one, which is exactly the IOB1 rule and also right for (valid) IOB2.
     return iob_to_biluo(list(tags))
@@ -115,7 +93,7 @@ def from_biluo(tags: Sequence[str], scheme: str = "IOB2") -> List[str]:
     """BILUO tags rewritten in ``scheme`` (IOB1, IOB2 or IOBES)."""
     scheme = normalise_scheme(scheme) or "IOB2"
     if scheme == "IOBES":
-        return [t.replace("U-", "S-", 1).replace("L-", "E-", 1) for t in tags]
+        return [biluo_to_iobes(t) for t in tags]
     iob2 = biluo_to_iob(list(tags))
     if scheme == "IOB2":
         return iob2
