@@ -42,6 +42,13 @@ DEFAULT_SYSTEMS = {
     "baseline": "configs/baseline.cfg",
     "ner": "configs/ner_efficiency.cfg",
 }
+#: Systems known by name beyond the defaults: the DTN on spaCy's own ner
+#: (``dtn_transition_ner``), without and with label-mapped output sharing.
+KNOWN_SYSTEMS = {
+    **DEFAULT_SYSTEMS,
+    "dtn_tb": "configs/dtn_tb.cfg",
+    "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
+}
 DONE_FILE = "done.json"
 SCORES_FILE = "test_scores.json"
 
@@ -168,13 +175,13 @@ def parse_systems(entries: Sequence[str]) -> Dict[str, str]:
         name, _, config = entry.partition("=")
         name = name.strip()
         if not config:
-            if name not in DEFAULT_SYSTEMS:
+            if name not in KNOWN_SYSTEMS:
                 raise CompareError(
-                    f"unknown system {name!r}: use one of {', '.join(DEFAULT_SYSTEMS)} or "
+                    f"unknown system {name!r}: use one of {', '.join(KNOWN_SYSTEMS)} or "
                     "NAME=CONFIG (a training config whose train reader is "
                     "spacy_dtn.TransferCorpus.v1)"
                 )
-            config = DEFAULT_SYSTEMS[name]
+            config = KNOWN_SYSTEMS[name]
         systems[name] = config
     return systems
 
@@ -423,7 +430,7 @@ def compare_cli(
     dev: Path = typer.Option(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
     test: Path = typer.Option(..., "--test", help="Target test DocBin: the reported scores"),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct)"),
-    system: List[str] = typer.Option(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner, or NAME=CONFIG; repeat the option"),
+    system: List[str] = typer.Option(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = typer.Option(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
