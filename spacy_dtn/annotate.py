@@ -648,7 +648,12 @@ class ParquetWriter(_Parts):
         self.truncated = 0
         self.done: Set[str] = set()
         for part in self.parts():
-            self.done.update(pq.read_table(part, columns=["id"]).column("id").to_pylist())
+            try:
+                ids = pq.read_table(part, columns=["id"]).column("id").to_pylist()
+            except Exception as err:  # ArrowInvalid, KeyError: not a part annotate wrote
+                raise AnnotateError(f"{part}: not a part annotate writes ({err}); refusing "
+                                    "to add parts to this folder") from None
+            self.done.update(ids)
 
     def write(self, rows: Sequence[Dict[str, Any]]) -> None:
         import pyarrow as pa
