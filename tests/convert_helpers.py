@@ -1,24 +1,12 @@
 """Helpers shared by the converter tests (``tests/test_convert_*.py``)."""
 
-import os
 from pathlib import Path
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
 from spacy_dtn.convert.cli import convert_cli, subsample_cli
 
-#: ``../shared/data`` beside the repository, or ``$SPACY_DTN_DATA``.
-DATA = Path(os.environ.get("SPACY_DTN_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
-
-
-def data_or_skip(*parts: str) -> Path:
-    """A path under the shared data folder; skip the test (with the reason) if it is absent."""
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared corpus {path} not found (set SPACY_DTN_DATA to the data folder)")
-    return path
 
 
 def write(path: Path, text: str) -> Path:

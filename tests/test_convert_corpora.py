@@ -6,7 +6,7 @@ its real files.
 """
 
 import pytest
-from convert_helpers import data_or_skip
+from dtn_helpers import corpus_path
 
 from spacy_dtn.convert import convert_conll2003, convert_iob
 
@@ -42,7 +42,7 @@ def _clean(summary):
 @pytest.mark.slow
 @pytest.mark.parametrize("corpus,split", list(IOB_TABLES), ids=["/".join(k) for k in IOB_TABLES])
 def test_iob_tables(corpus, split):
-    path = data_or_skip(corpus, f"{split}.tsv")
+    path = corpus_path(corpus, f"{split}.tsv")
     docs, summary = convert_iob(path)
     n_docs = sum(1 for _ in docs)
     sentences, tokens, entities = IOB_TABLES[corpus, split]
@@ -59,7 +59,7 @@ def test_iob_tables(corpus, split):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONLL2003))
 def test_conll2003(name):
-    path = data_or_skip("conll2003", name)
+    path = corpus_path("conll2003", name)
     docs, summary = convert_conll2003(path, doc_per_document=True)
     n_docs = sum(1 for _ in docs)
     documents, sentences, tokens, entities = CONLL2003[name]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
-from convert_helpers import data_or_skip
+from dtn_helpers import corpus_path
 
 from spacy_dtn.convert import (
     ConversionError,
@@ -137,13 +137,13 @@ def read_columns(path: Path, n_lines: int) -> List[List[List[str]]]:
 @functools.lru_cache(maxsize=None)
 def column_slice(corpus: str) -> List[List[List[str]]]:
     name = {"bc5cdr": ("bc5cdr", "train.tsv"), "conll2003": ("conll2003", "eng.train")}[corpus]
-    return read_columns(data_or_skip(*name), 3000)
+    return read_columns(corpus_path(*name), 3000)
 
 
 @functools.lru_cache(maxsize=None)
 def ontonotes_slice() -> List[List[List[str]]]:
     """The sentences of the first part of the first ``.gold_conll`` file in the archive."""
-    archive = data_or_skip("ontonotes", "conll-formatted-ontonotes-5.0-english.tar.xz")
+    archive = corpus_path("ontonotes", "conll-formatted-ontonotes-5.0-english.tar.xz")
     with tarfile.open(archive, "r:xz") as tar:
         for member in tar:
             if member.isfile() and member.name.endswith(".gold_conll"):

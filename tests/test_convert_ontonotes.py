@@ -3,7 +3,8 @@
 import tarfile
 
 import pytest
-from convert_helpers import data_or_skip, write
+from convert_helpers import write
+from dtn_helpers import corpus_path
 
 from spacy_dtn.convert import ConversionError, convert_ontonotes, docs_to_iob
 
@@ -227,7 +228,7 @@ def test_short_line_and_lenient(tmp_path):
 @pytest.mark.slow
 def test_real_files_from_the_archive(tmp_path):
     """Three real files, counts checked independently with awk (parts, sentences, tokens, `(`)."""
-    archive = data_or_skip("ontonotes", "conll-formatted-ontonotes-5.0-english.tar.xz")
+    archive = corpus_path("ontonotes", "conll-formatted-ontonotes-5.0-english.tar.xz")
     wanted = {
         f"conll-formatted-ontonotes-5.0/data/test/data/english/annotations/{name}.gold_conll"
         for name in ("bc/cctv/00/cctv_0005", "nw/wsj/23/wsj_2301", "pt/nt/40/nt_4009")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from spacy_dtn.evaluate import evaluate_cli, evaluate_docs, to_iobes
 
-from dtn_helpers import DATA, read_iob
+from dtn_helpers import DATA, corpus_path, read_iob
 runner = CliRunner()
 
 
@@ -107,8 +107,7 @@ def entity_patterns(sents):
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    if not DATA.exists():
-        pytest.skip("needs the corpora in /work/shared/data")
+    corpus_path("bc5cdr", "train.tsv")  # skips the test where the corpora are absent
     root = tmp_path_factory.mktemp("evaluate")
     patterns = entity_patterns(read_iob(DATA / "bc5cdr" / "train.tsv", 20000))
     nlp = spacy.blank("en")
