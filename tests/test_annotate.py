@@ -469,3 +469,11 @@ def test_char_batches_bound_items_and_characters():
     batches = [[i for _, i in b] for b in A.char_batches(items, batch_size=3, batch_chars=8)]
     # 3+3 fits 8, +3 would not; 9 is alone (longer than the budget by itself); then 3 items.
     assert batches == [[0, 1], [2], [3], [4, 5, 6], [7], [8], [9]]
+
+
+def test_a_foreign_parquet_part_is_refused(model_dir, notes_2000, tmp_path):
+    out = tmp_path / "out.parquet"
+    out.mkdir()
+    (out / "part-000005.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(AnnotateError, match=r"part-000005.parquet: not a part annotate writes"):
+        annotate(str(model_dir), notes_2000, out)
