@@ -391,7 +391,7 @@ def split_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
     """``(offset, piece)`` pieces of at most ``max_chars`` characters that concatenate to
     ``text``, cut at paragraph, line, sentence or word boundaries.
 
-    Why: a Doc and the DTN's activations cost ~11.5 KB per token, so one 50,000-token note
+    Why: a Doc and the DTN's activations cost ~13 KB per token (measured), so one 50,000-token note
     would need more than half a gigabyte at once (and the DTN's LSTMs would run 50,000 steps,
     which is also slow); pieces of a few thousand characters, in batches bounded by
     characters (:func:`char_batches`), keep memory bounded. Entities are shifted back by the
