@@ -972,7 +972,8 @@ def run_ray(model: str, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_siz
         compute=ray.data.ActorPoolStrategy(size=n_process),
         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None,
         fn_constructor_kwargs={"model": model, "gates": gates, "max_chars": max_chars,
-                               "batch_chars": batch_chars, "spans_key": spans_key, "batch_size": batch_size,
+                               "batch_chars": batch_chars, "spans_key": spans_key,
+                               "batch_size": batch_size,
                                "threads": int(cpus_per_actor), "gpu": gpus_per_actor > 0},
     )
     try:
@@ -1112,8 +1113,8 @@ def annotate_cli(
             model, input_path, output, input_format=input_format, output_format=output_format,
             id_field=id_field, text_field=text_field, spans_key=spans_key, gates=gates,
             docbin=docbin, batch_size=batch_size, n_process=n_process, max_chars=max_chars,
-            batch_chars=batch_chars, chunk_size=chunk_size, strict=strict, errors=errors, backend=backend,
-            ray_address=ray_address, cpus_per_actor=cpus_per_actor,
+            batch_chars=batch_chars, chunk_size=chunk_size, strict=strict, errors=errors,
+            backend=backend, ray_address=ray_address, cpus_per_actor=cpus_per_actor,
             gpus_per_actor=gpus_per_actor)
     except AnnotateError as err:
         fail(str(err))

@@ -85,7 +85,8 @@ def test_split_text_pieces_concatenate_and_fit(sentences):
     pieces = split_text(text, 2000)
     assert "".join(p for _, p in pieces) == text
     assert all(len(p) <= 2000 for _, p in pieces)
-    assert [o for o, _ in pieces] == [sum(len(p) for _, p in pieces[:i]) for i in range(len(pieces))]
+    offsets = [sum(len(p) for _, p in pieces[:i]) for i in range(len(pieces))]
+    assert [o for o, _ in pieces] == offsets
     assert all(p.endswith("\n") for _, p in pieces[:-1])  # cut at line ends: whole sentences
 
 
@@ -196,7 +197,8 @@ def expected_bad(path):
         (f"{path}:8", "'text' is not valid Unicode (lone surrogate at character 4)"),
         (f"{path}:12", "empty 'id'"),
         (f"{path}:13", "'id' is not a string or an integer"),
-        (f"{path}:11", "duplicate id ('a' written already)"),  # found when written, after line 13 was read
+        # found when written, after line 13 was read
+        (f"{path}:11", "duplicate id ('a' written already)"),
     ]
 
 
@@ -220,7 +222,8 @@ def test_bad_records_are_counted_and_named(model_dir, tmp_path):
     assert read_output(out)[2] == {"id": "f", "n_chars": 0, "n_words": 0, "entities": []}
     named = [(b["where"], b["reason"]) for b in summary.bad_records]
     assert named == expected_bad(path)
-    assert [tuple(json.loads(l).values()) for l in errors.read_text().splitlines()] == named
+    lines = errors.read_text().splitlines()
+    assert [tuple(json.loads(line).values()) for line in lines] == named
     assert summary.bad_by_reason["duplicate id"] == 1 and summary.bad_by_reason["not JSON"] == 1
 
 
