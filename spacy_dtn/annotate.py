@@ -952,8 +952,13 @@ def run_ray(model: str, tasks: Sequence[Dict[str, Any]], job: _Job, *, batch_siz
     """
     ray = require_ray()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=True,
-                 logging_level="WARNING")
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=True,
+                     logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            first = " ".join(str(err).split()).split(". ")[0]
+            raise AnnotateError(f"Can't start or join Ray (address {address or 'auto'}): "
+                                f"{first}; see docs/scale.md") from None
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False  # this command's own bar counts notes and words
@@ -1100,7 +1105,9 @@ def annotate_cli(
                                           help="Write every bad record to this JSONL file"),
     backend: Backend = typer.Option(Backend.local, "--backend"),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else local)"),
+        None, "--ray-address", help="Ray cluster to join, 'local' for a new local one "
+                                    "(default: RAY_ADDRESS, else a `ray start` cluster here, "
+                                    "else a new local one)"),
     cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", help="Ray: CPUs per actor"),
     gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor"),
     summary_path: Optional[Path] = typer.Option(None, "--summary",

@@ -424,7 +424,8 @@ def test_ray_backend_without_ray_says_how_to_install(model_dir, notes_2000, tmp_
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'spacy_dtn[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # "local": a new instance even if RAY_ADDRESS or a `ray start` cluster is around
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
