@@ -4,9 +4,9 @@ The container returned by :func:`build_transition_models` holds the target's par
 (``get_ref("target")``) and, unless ``sharing="baseline"``, the source's
 (``get_ref(source)``), with each task's soft encoder as ``get_ref("soft:" + task)``. Both
 are spaCy's ``TransitionBasedParser.v2`` (state type ``ner``) over ``embed`` (shared by the
-tasks) and their task's view of the gated encoder (:mod:`spacy_dtn.layers.gated_encoder`). The shared layers are the same Thinc nodes in both
-models, so the container's ``finish_update`` updates each parameter once and its
-``to_bytes`` saves each once.
+tasks) and their task's view of the gated encoder (:mod:`spacy_dtn.layers.gated_encoder`).
+The shared layers are the same Thinc nodes in both models, so the container's
+``finish_update`` updates each parameter once and its ``to_bytes`` saves each once.
 """
 from typing import Dict, List, Sequence, Tuple, Union
 
