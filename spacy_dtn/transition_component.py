@@ -7,6 +7,7 @@ per task (spaCy's ``EntityRecognizer`` with ``spacy.TransitionBasedParser.v2``).
 ``spacy.Tok2Vec.v2`` does. Examples carry their task as for ``dtn_ner``
 (:mod:`spacy_dtn.tasks`); the target's entities go to ``doc.ents``.
 """
+import warnings
 from typing import Callable, Dict, Iterable, List, Optional
 
 import srsly
@@ -100,6 +101,7 @@ class DTNTransitionNER(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.cfg = {"tasks": list(model.attrs["tasks"]), "sharing": model.attrs["sharing"]}
+        self.skipped_batches: Dict[str, int] = {}
         self.recognizers: Dict[str, EntityRecognizer] = {
             task: EntityRecognizer(
                 vocab, model.get_ref(task), name=f"{name}:{task}",
@@ -188,6 +190,7 @@ class DTNTransitionNER(TrainablePipe):
             by_task.setdefault(get_task(eg), []).append(eg)
         for task, task_examples in by_task.items():
             if task not in self.recognizers:
+                self._skip_batch(task)
                 continue
             key = f"{self.name}:{task}"
             before = losses.get(key, 0.0)
@@ -199,6 +202,15 @@ class DTNTransitionNER(TrainablePipe):
         if sgd not in (None, False):
             self.finish_update(sgd)
         return losses
+
+    def _skip_batch(self, task: str) -> None:
+        """Count a batch of a task the model has no recognizer for; warn the first time."""
+        if task not in self.skipped_batches:
+            warnings.warn(
+                f"{self.name}: sharing {self.cfg['sharing']!r} trains the tasks {self.tasks}; "
+                f"batches of task {task!r} are skipped (counted in .skipped_batches)"
+            )
+        self.skipped_batches[task] = self.skipped_batches.get(task, 0) + 1
 
     def finish_update(self, sgd) -> None:
         """Update every parameter once; tied output rows (``label_map``) stay one row."""

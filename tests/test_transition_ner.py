@@ -209,8 +209,11 @@ def test_baseline_trains_on_the_target_and_skips_source_batches():
     target = read_examples(nlp, "bc5cdr", "train", 8)
     source = read_examples(nlp, "ncbi-disease", "train", 8, task="source")
     nlp.initialize(lambda: target + source)
-    losses = nlp.update(source)
+    with pytest.warns(UserWarning, match="batches of task 'source' are skipped"):
+        losses = nlp.update(source)
     assert losses == {"dtn_transition_ner": 0.0}
+    nlp.update(source)
+    assert nlp.get_pipe("dtn_transition_ner").skipped_batches == {"source": 2}
     assert nlp.get_pipe("dtn_transition_ner").tasks == ["target"]
 
 

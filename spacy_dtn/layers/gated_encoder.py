@@ -40,7 +40,6 @@ def target_view(
         layers=[refs[name] for name in ("hard", "soft", "independent") if name in refs],
         refs=refs,
         dims={"nO": None},
-        attrs={"gates": [], "store_gates": False},
     )
 
 
@@ -98,8 +97,6 @@ def _target_forward(model: Model, X: List[Floats2d], is_train: bool):
         output = h_ind + g2[:, None] * (o_shared - h_ind)
     else:
         output = o_shared
-    if model.attrs["store_gates"]:
-        model.attrs["gates"] = [g1, g2] if "g2" in gates else [g1]
 
     def backprop(dY: List[Floats2d]) -> List[Floats2d]:
         d_out = ops.flatten(dY)
