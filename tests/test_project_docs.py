@@ -6,6 +6,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 BLOCK = re.compile(r"<!-- WEASEL: AUTO-GENERATED DOCS START.*?END \(do not remove\) -->", re.S)
+#: weasel links a local asset's path when its folder exists on this machine: not content.
+LOCAL_LINK = re.compile(r"\[(`[^`]+`)\]\([^)]+\)")
+
+
+def block(text: str) -> str:
+    return LOCAL_LINK.sub(r"\1", BLOCK.search(text).group(0))
 
 
 def test_readme_project_section_is_up_to_date(tmp_path):
@@ -16,5 +22,5 @@ def test_readme_project_section_is_up_to_date(tmp_path):
     generated = out.read_text(encoding="utf8")
     readme = (ROOT / "README.md").read_text(encoding="utf8")
     assert BLOCK.search(readme), "README.md lost its auto-generated docs block"
-    assert BLOCK.search(generated).group(0) == BLOCK.search(readme).group(0), (
+    assert block(generated) == block(readme), (
         "README.md is out of date: run spacy project document --output README.md")
