@@ -180,8 +180,6 @@ def test_shared_layers_are_one_node_in_both_tasks(trained_dtn):
     assert embed.id in source_ids
     for own in (view, view.get_ref("soft"), view.get_ref("independent")):
         assert own.id not in source_ids
-    # the container saves a shared node once: a node per distinct layer
-    assert len(list(pipe.model.walk())) == len({node.id for node in pipe.model.walk()})
     assert pipe.share_penalty() > 0
 
 

@@ -84,7 +84,7 @@ def _target_forward(model: Model, X: List[Floats2d], is_train: bool):
     ops = model.ops
     gates = gate_names(model)
     if not gates:
-        return _run(model.get_ref("independent"), X, is_train)
+        return model.get_ref("independent")(X, is_train)
     lengths = [len(x) for x in X]
     a = ops.flatten(X)
     h_hard, back_hard = _run_flat(model.get_ref("hard"), X, is_train)
@@ -132,10 +132,6 @@ def _source_forward(model: Model, X: List[Floats2d], is_train: bool):
         return ops.unflatten(d_a, lengths)
 
     return ops.unflatten(h_hard + h_soft, lengths), backprop
-
-
-def _run(layer: Model, X: List[Floats2d], is_train: bool):
-    return layer(X, is_train)
 
 
 def _run_flat(
