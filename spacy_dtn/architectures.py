@@ -21,7 +21,7 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints1d, Ragged
 
 from .layers.transition_model import build_transition_models
-from .nn import DTNNetwork, NetworkConfig, parse_sharing
+from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
 
 
 def _single_thread_after_fork() -> None:
@@ -50,13 +50,15 @@ class DTNOutput:
     """What the tagger returns for the non-empty docs of a batch (``rows`` index ``docs``).
 
     Arrays are flat: the tokens of ``docs[rows[0]]``, then of ``docs[rows[1]]``, ...
-    Training: ``scores`` (N, n_tags) teacher-forced logits and ``penalty`` (float).
+    Training: ``loss`` (float), the network's loss averaged over the known tokens, computed
+    in PyTorch where the scores are (backpropagate from it with a gradient of 1.0), and
+    ``penalty`` (float), the weighted soft-sharing penalty, backpropagated with it.
     Prediction: ``tags`` (N,) tag ids and ``gates`` ({"word_g1": (N,), ...}).
     """
 
     rows: List[int]
     lengths: List[int]
-    scores: Any = None
+    loss: float = 0.0
     penalty: float = 0.0
     tags: Any = None
     gates: Dict[str, Any] = field(default_factory=dict)
@@ -146,6 +148,7 @@ def build_dtn_tagger(
     word_width: Optional[int] = None,
     normalize: bool = True,
     label_map: Optional[Union[str, Dict[str, str]]] = "name",
+    decoder: str = "lstm",
 ) -> Model[DTNInput, DTNOutput]:
     """``spacy_dtn.DTNTagger.v2``: the DTN tagger; the PyTorch network is built by
     :func:`set_tasks` (from the component).
@@ -172,14 +175,21 @@ def build_dtn_tagger(
     label_map: label-mapped output sharing (Yang et al.'s T-A): ``"name"`` ties a source label
         to the target label of the same name, a dict ``{source label: target label}`` ties
         the pairs given; a tied label has one tag embedding and output row for both tasks.
+    decoder: ``"lstm"``, the paper's decoder (the previous tag fed back, greedy decoding), or
+        ``"crf"``: the decoder LSTM reads the word encoder's output only and a linear-chain
+        CRF per task scores whole tag sequences (Viterbi decoding; ``tag_embed`` unused).
+        The default stays ``"lstm"`` so that saved ``v2`` pipelines load as trained; the
+        project's configs set it. If in doubt, ``"crf"``.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
         word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
         dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
-        normalize=normalize, label_map=label_map,
+        normalize=normalize, label_map=label_map, decoder=decoder,
     )
     parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
+    if decoder not in DECODERS:
+        raise ValueError(f"dtn_ner: unknown decoder {decoder!r}; choose one of {DECODERS}.")
     return Model(
         "dtn_tagger",
         _forward,
@@ -352,12 +362,12 @@ def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Call
     batch = _featurize(model, X, rows, [tokvecs[i] for i in rows], lengths)
     Y, backprop_wrapper = wrapper(batch, is_train)
     if X.gold is not None:
-        output = DTNOutput(rows=rows, lengths=lengths, scores=Y[0], penalty=Y[1])
+        output = DTNOutput(rows=rows, lengths=lengths, loss=Y[0], penalty=Y[1])
     else:
         output = DTNOutput(rows=rows, lengths=lengths, tags=Y[0], gates=Y[1])
 
-    def backprop(d_scores) -> List[Doc]:
-        d_words = backprop_wrapper(d_scores)
+    def backprop(d_output) -> List[Doc]:
+        d_words = backprop_wrapper(d_output)
         d_kept = model.ops.unflatten(d_words, lengths)
         d_tokvecs = [model.ops.alloc2f(*vec.shape) for vec in tokvecs]
         for i, d in zip(rows, d_kept):
@@ -441,15 +451,14 @@ def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
     if batch.gold is None:
         gates = {name: torch2xp(value) for name, value in second.items()}
         return (torch2xp(first), gates), lambda d: None
-    logits, penalty = first, second
+    loss, penalty = first, second
     penalty_value = float(penalty.detach()) if penalty is not None else 0.0
 
-    def backprop(d_scores) -> ArgsKwargs:
-        tensors = [logits]
-        grads = [xp2torch(d_scores, device=logits.device)]
+    def backprop(d_loss: float) -> ArgsKwargs:
+        tensors, grads = [loss], [torch.full_like(loss, d_loss)]
         if penalty is not None:
             tensors.append(penalty)
-            grads.append(torch.ones_like(penalty))
+            grads.append(torch.full_like(penalty, d_loss))
         return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
 
-    return (torch2xp(logits), penalty_value), backprop
+    return (float(loss.detach()), penalty_value), backprop

@@ -7,7 +7,7 @@ batch of one task. ``predict``/``set_annotations`` write the target's entities t
 ``doc.ents``, or to ``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
 """
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import srsly
@@ -219,8 +219,8 @@ class DTNEntityRecognizer(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         set_dropout_rate(self.model, drop)
         output, backprop = self.model.begin_update(DTNInput(docs, task, gold))
-        loss, d_scores = self.get_loss(output, gold)
-        backprop(d_scores)
+        loss, d_loss = self.get_loss(examples, output)
+        backprop(d_loss)
         if sgd is not None:
             self.finish_update(sgd)
         total = loss + output.penalty
@@ -247,19 +247,15 @@ class DTNEntityRecognizer(TrainablePipe):
         """Gold IOBES tag ids on the predicted tokens; -1 where unknown or misaligned."""
         return numpy.asarray(tagset.encode(example.get_aligned_ner()), dtype="int64")
 
-    def get_loss(self, output: DTNOutput, gold: List[numpy.ndarray]):
-        """Token cross-entropy of the teacher-forced scores, averaged over known tokens."""
-        ops = self.model.ops
-        gold_ids = numpy.concatenate([gold[i] for i in output.rows])
-        known = numpy.flatnonzero(gold_ids >= 0)
-        n_known = max(len(known), 1)
-        rows, labels = ops.asarray(known), ops.asarray(gold_ids[known])
-        probs = ops.softmax(output.scores, axis=-1)
-        loss = float(-ops.xp.log(probs[rows, labels] + 1e-12).sum()) / n_known
-        d_scores = ops.alloc2f(*probs.shape)
-        d_scores[rows] = probs[rows]
-        d_scores[rows, labels] -= 1.0
-        return loss, d_scores / n_known
+    def get_loss(self, examples: Iterable[Example], scores: DTNOutput) -> Tuple[float, float]:
+        """The batch's loss and its gradient with respect to that loss (1.0).
+
+        The network computes the loss in PyTorch, where its scores are, from the gold tags of
+        ``examples`` passed to the forward pass: the token cross-entropy of the ``lstm``
+        decoder or the ``crf``'s negative log-likelihood, averaged over the known tokens. It
+        backpropagates from the loss itself, so no gradient of the scores comes back here.
+        """
+        return scores.loss, 1.0
 
     # Prediction -------------------------------------------------------------------------
 

@@ -1,11 +1,16 @@
-"""The LSTM decoder: ``o_t = LSTM(o_{t-1}, [h_t ; tagemb(y_{t-1})])``,
-``P(y_t) = softmax(W o_t + b)``.
+"""The decoder, in one of two kinds (the ``decoder`` setting).
 
-Training feeds the gold previous tag (teacher forcing) and runs each LSTM over the whole
-sequence at once. Inference is greedy and step by step, restricted to valid IOBES
-transitions; it reuses the same LSTM weights through an explicit cell so that the part of
-the input known in advance (``h_t``) is projected once for all steps, and the previous tag's
-contribution is a row lookup in a precomputed table.
+``"lstm"`` (the paper's): ``o_t = LSTM(o_{t-1}, [h_t ; tagemb(y_{t-1})])``,
+``P(y_t) = softmax(W o_t + b)``. Training feeds the gold previous tag (teacher forcing) and
+runs each LSTM over the whole sequence at once. Inference is greedy and step by step,
+restricted to valid IOBES transitions; it reuses the same LSTM weights through an explicit
+cell so that the part of the input known in advance (``h_t``) is projected once for all
+steps, and the previous tag's contribution is a row lookup in a precomputed table.
+
+``"crf"``: ``o_t = LSTM(o_{t-1}, h_t)`` (no tag fed back, so the whole sequence runs at once
+in training and inference alike), emissions ``W o_t + b`` and a linear-chain CRF per task
+(:mod:`.crf`): sequence log-likelihood in training, Viterbi at inference. The decoder LSTM
+keeps its sharing scheme and gates either way.
 """
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,9 +19,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import crf
 from .norm import normalize_output
 from .packing import Packing
 from .sharing import Gates, SharedComponent
+
+DECODERS = ("lstm", "crf")
 
 
 class Decoder(nn.Module):
@@ -31,8 +39,12 @@ class Decoder(nn.Module):
         hidden: int,
         tied_tags: Optional[Dict[str, List[int]]] = None,
         normalize: bool = False,
+        kind: str = "lstm",
     ):
         super().__init__()
+        if kind not in DECODERS:
+            raise ValueError(f"Unknown decoder {kind!r}; choose one of {DECODERS}")
+        self.kind = kind
         self.in_width = in_width
         self.normalize = normalize
         self.target = target
@@ -49,9 +61,20 @@ class Decoder(nn.Module):
             embed_index, output_index = _tie_index(ties, tag_counts[target])
             self.register_buffer(f"embed_index_{task}", embed_index, persistent=False)
             self.register_buffer(f"output_index_{task}", output_index, persistent=False)
-        self.tag_embed = nn.ModuleDict(
-            {task: nn.Embedding(rows, tag_embed) for task, (rows, _) in own.items()}
-        )
+        if kind == "lstm":
+            self.tag_embed = nn.ModuleDict(
+                {task: nn.Embedding(rows, tag_embed) for task, (rows, _) in own.items()}
+            )
+        else:
+            # Row i scores tag i followed by each tag, the last row the first tag; and the
+            # score of each tag as the last. Zeros: the constraints alone at first.
+            tag_embed = 0
+            self.transitions = nn.ParameterDict(
+                {task: nn.Parameter(torch.zeros(n + 1, n)) for task, n in tag_counts.items()}
+            )
+            self.end_transitions = nn.ParameterDict(
+                {task: nn.Parameter(torch.zeros(n)) for task, n in tag_counts.items()}
+            )
         with warnings.catch_warnings():  # a fully tied source keeps zero rows of its own
             warnings.filterwarnings("ignore", "Initializing zero-element tensors")
             self.output = nn.ModuleDict(
@@ -85,6 +108,20 @@ class Decoder(nn.Module):
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.normalize)
+
+    def crf_scores(
+        self, task: str, allowed: torch.Tensor, end_ok: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The task's CRF scores (pairwise, start, end) under the IOBES constraints."""
+        return crf.constrained_scores(
+            self.transitions[task], self.end_transitions[task], allowed, end_ok
+        )
+
+    def states(self, task: str, h: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
+        """Decoder states (N, hidden) of the ``crf`` decoder, which sees ``h`` only; packed."""
+        sequence = packing.pack(h)
+        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
+        return self.shared.combine(task, outputs, h)
 
     def teacher_forced(
         self, task: str, h: torch.Tensor, prev_tags: torch.Tensor, packing: Packing
@@ -155,7 +192,11 @@ class Decoder(nn.Module):
 
     def drop_sources(self) -> None:
         for source in self.shared.sources:
-            del self.tag_embed[source]
+            if self.kind == "lstm":
+                del self.tag_embed[source]
+            else:
+                del self.transitions[source]
+                del self.end_transitions[source]
             del self.output[source]
             if source in self.tied:
                 delattr(self, f"embed_index_{source}")

@@ -1,16 +1,19 @@
 """The whole tagger: character encoder → word encoder → decoder, one scheme per component."""
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from . import crf
 from .decoder import Decoder
 from .encoders import CharEncoder, WordEncoder
 from .iobes import TagSet, tied_tags
 from .norm import normalize_output
 from .packing import Packing
 from .schemes import COMPONENTS, parse_sharing
+from .sharing import Gates
 
 
 @dataclass
@@ -36,6 +39,9 @@ class NetworkConfig:
     # Label-mapped output sharing (Yang et al. 2017, T-A): None, "name" (a source label and a
     # target label of the same name are one) or {source label: target label}.
     label_map: Optional[Union[str, Dict[str, str]]] = None
+    # Not in the paper: "lstm" (the paper's tag-fed LSTM decoder, greedy) or "crf" (the
+    # decoder LSTM sees h only, under a linear-chain CRF per task; Viterbi).
+    decoder: str = "lstm"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +84,7 @@ class DTNNetwork(nn.Module):
                 for source in self.sources if config.label_map
             },
             normalize=config.normalize,
+            kind=config.decoder,
         )
         self.dropout = nn.Dropout(config.dropout)
 
@@ -104,33 +111,73 @@ class DTNNetwork(nn.Module):
         words: (N, word_width) word embeddings. lengths: (B,) CPU sentence lengths, all > 0.
         char_ids: (U, L) character ids of the batch's distinct words (0 = padding), with
         char_lengths (U,) on the CPU. token_index: (N,) index of each token's word.
-        gold: (N,) gold tag ids, -1 where unknown. Given: returns the teacher-forced logits
-        (N, n_tags) and the weighted soft-sharing penalty (a scalar, or None). Not given:
-        returns greedy IOBES-valid tags (N,) and, if ``return_gates``, the gate values per
-        token ({"char_g1": (N,), ...}).
+        gold: (N,) gold tag ids, -1 where unknown. Given: returns the loss, averaged over the
+        known tokens (token cross-entropy of the teacher-forced ``lstm`` decoder, or the
+        ``crf``'s negative log-likelihood), and the weighted soft-sharing penalty (a scalar,
+        or None). Not given: returns IOBES-valid tags (N,) (greedy for ``lstm``, Viterbi for
+        ``crf``) and, if ``return_gates``, the gate values per token ({"char_g1": (N,), ...}).
         """
-        if task not in self.tagsets:
-            raise KeyError(f"Unknown task {task!r}; this network knows {self.tasks}")
-        packing = Packing.from_lengths(lengths, words.device)
-        h_c, char_gates = self.char(task, char_ids, char_lengths)
-        m = torch.cat([self.dropout(self.norm(h_c))[token_index], self.dropout(words)], dim=-1)
-        h, word_gates = self.word(task, m[packing.gather], packing)
-        h = self.dropout(self.norm(h))
-        if gold is not None:
-            prev = torch.cat([gold.new_zeros(1), gold[:-1].clamp(min=0)])
-            prev[packing.starts] = self.tagsets[task].start
-            o, _ = self.decoder.teacher_forced(task, h, prev[packing.gather], packing)
-            logits = self.decoder.logits(task, self.dropout(self.norm(o)))
-            return logits[packing.scatter], self.share_penalty()
-        tags, decoder_gates = self.decoder.greedy(
-            task, h, packing, getattr(self, f"allowed_{task}"), getattr(self, f"end_ok_{task}")
+        h, packing, char_gates, word_gates = self.encode(
+            words, char_ids, char_lengths, token_index, lengths, task
         )
+        allowed, end_ok = getattr(self, f"allowed_{task}"), getattr(self, f"end_ok_{task}")
+        if gold is not None:
+            n_known = (gold >= 0).sum().clamp(min=1)
+            if self.config.decoder == "crf":
+                emissions, _ = self._emissions(task, h, packing)
+                crf_scores = self.decoder.crf_scores(task, allowed, end_ok)
+                loss = crf.negative_log_likelihood(
+                    emissions, gold[packing.gather], packing.steps, *crf_scores
+                )
+            else:
+                logits = self.teacher_forced_logits(task, h, packing, gold)
+                loss = F.cross_entropy(logits, gold, ignore_index=-1, reduction="sum")
+            return loss / n_known, self.share_penalty()
+        if self.config.decoder == "crf":
+            emissions, decoder_gates = self._emissions(task, h, packing)
+            crf_scores = self.decoder.crf_scores(task, allowed, end_ok)
+            tags = crf.viterbi(emissions, packing.steps, *crf_scores)
+        else:
+            tags, decoder_gates = self.decoder.greedy(task, h, packing, allowed, end_ok)
         gates = {}
         if return_gates:
             gates.update({f"char_{n}": v[token_index] for n, v in char_gates.items()})
             gates.update({f"word_{n}": v[packing.scatter] for n, v in word_gates.items()})
             gates.update({f"decoder_{n}": v[packing.scatter] for n, v in decoder_gates.items()})
         return tags[packing.scatter], gates
+
+    def encode(
+        self,
+        words: torch.Tensor,
+        char_ids: torch.Tensor,
+        char_lengths: torch.Tensor,
+        token_index: torch.Tensor,
+        lengths: torch.Tensor,
+        task: str,
+    ) -> Tuple[torch.Tensor, Packing, Gates, Gates]:
+        """The word encoder's output ``h`` (N, width) in packed order, the batch's packing
+        and the character and word encoders' gates (arguments as :meth:`forward`'s)."""
+        if task not in self.tagsets:
+            raise KeyError(f"Unknown task {task!r}; this network knows {self.tasks}")
+        packing = Packing.from_lengths(lengths, words.device)
+        h_c, char_gates = self.char(task, char_ids, char_lengths)
+        m = torch.cat([self.dropout(self.norm(h_c))[token_index], self.dropout(words)], dim=-1)
+        h, word_gates = self.word(task, m[packing.gather], packing)
+        return self.dropout(self.norm(h)), packing, char_gates, word_gates
+
+    def teacher_forced_logits(
+        self, task: str, h: torch.Tensor, packing: Packing, gold: torch.Tensor
+    ) -> torch.Tensor:
+        """The ``lstm`` decoder's scores (N, n_tags), flat, given the gold previous tags."""
+        prev = torch.cat([gold.new_zeros(1), gold[:-1].clamp(min=0)])
+        prev[packing.starts] = self.tagsets[task].start
+        o, _ = self.decoder.teacher_forced(task, h, prev[packing.gather], packing)
+        return self.decoder.logits(task, self.dropout(self.norm(o)))[packing.scatter]
+
+    def _emissions(self, task: str, h: torch.Tensor, packing: Packing):
+        """The ``crf`` decoder's per-token tag scores (N, n_tags), packed, and its gates."""
+        o, gates = self.decoder.states(task, h, packing)
+        return self.decoder.logits(task, self.dropout(self.norm(o))), gates
 
     def share_penalty(self) -> Optional[torch.Tensor]:
         """``λ · Σ_components ‖θ_target − θ_source‖²`` over soft-shared modules, or None."""
