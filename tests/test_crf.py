@@ -69,6 +69,11 @@ def test_forward_algorithm_viterbi_and_partial_likelihood_match_enumeration(prob
     nll = crf.negative_log_likelihood(packed, gold[packing.gather], packing.steps, *scores)
     # unknown sentences contribute log Z - log Z = 0
     assert float(nll) == pytest.approx(sum(e[0] - e[2] for e in expected), abs=1e-4)
+    # every tag known: the gold path's own score (its faster path) gives the same value
+    full = torch.tensor([1, 2, 3, 4, 0, 1, 3, 0, 0, 4])
+    expected = brute_force(emissions, lengths, tagset, transitions, end, full)
+    nll = crf.negative_log_likelihood(packed, full[packing.gather], packing.steps, *scores)
+    assert float(nll) == pytest.approx(sum(e[0] - e[2] for e in expected), abs=1e-4)
 
 
 def test_viterbi_never_takes_a_forbidden_transition():

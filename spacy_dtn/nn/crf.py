@@ -64,16 +64,44 @@ def negative_log_likelihood(
 ) -> torch.Tensor:
     """``Σ_sentences −log P(gold)``; ``gold`` (N,) packed tag ids, -1 where unknown.
 
-    The numerator is the partition function restricted to the sequences that agree with
-    every known tag, so unknown tokens are summed over.
+    With every tag known the numerator is the gold sequence's score. Otherwise it is the
+    partition function restricted to the sequences that agree with every known tag, so
+    unknown tokens are summed over.
     """
+    total = log_partition(emissions, steps, pair, start, end).sum()
     known = gold >= 0
+    if bool(known.all()):
+        return total - _sequence_score(emissions, gold, steps, pair, start, end)
     agrees = torch.zeros_like(emissions, dtype=torch.bool)
     agrees[known, gold[known]] = True
     agrees[~known] = True
     restricted = emissions.masked_fill(~agrees, FORBIDDEN)
-    total = log_partition(emissions, steps, pair, start, end)
-    return (total - log_partition(restricted, steps, pair, start, end)).sum()
+    return total - log_partition(restricted, steps, pair, start, end).sum()
+
+
+def _sequence_score(
+    emissions: torch.Tensor,
+    tags: torch.Tensor,
+    steps: List[int],
+    pair: torch.Tensor,
+    start: torch.Tensor,
+    end: torch.Tensor,
+) -> torch.Tensor:
+    """The summed scores of the given tag sequences (packed tag ids, all known)."""
+    sizes = torch.tensor(steps)
+    # Packed position p at step t > 0 follows position p - steps[t - 1] (the same rank).
+    previous = torch.arange(steps[0], len(tags)) - torch.repeat_interleave(sizes[:-1], sizes[1:])
+    # A rank's last position: at step t, the ranks from steps[t + 1] on end there.
+    time = torch.repeat_interleave(torch.arange(len(steps)), sizes)
+    rank = torch.arange(len(tags)) - (torch.cumsum(sizes, 0) - sizes)[time]
+    following = torch.cat([sizes[1:], sizes.new_zeros(1)])[time]
+    previous, last = previous.to(tags.device), (rank >= following).to(tags.device)
+    return (
+        emissions.gather(1, tags[:, None]).sum()
+        + start[tags[: steps[0]]].sum()
+        + pair[tags[previous], tags[steps[0]:]].sum()
+        + end[tags[last]].sum()
+    )
 
 
 def viterbi(
