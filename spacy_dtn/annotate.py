@@ -45,7 +45,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
+from .cli._util import fail
 
 #: Bad records printed one per line before the rest are only counted (``--errors`` has all).
 MAX_PRINTED_BAD = 1000

@@ -33,7 +33,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from .convert.cli import fail
+from .cli._util import fail
 
 #: The systems of the comparison and the config each trains, unless ``--system`` says otherwise.
 DEFAULT_SYSTEMS = {

@@ -24,7 +24,7 @@ import typer
 from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
+from .cli._util import fail
 
 COMPONENTS = ("char", "word", "decoder")
 GATES = ("g1", "g2")

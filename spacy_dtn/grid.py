@@ -30,7 +30,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
+from .cli._util import fail
 from .nn.schemes import SHARING_CHOICES, TTN_CODES
 
 NER_RUN = "ner"  # the run folder / results key of spaCy's own ``ner`` on the target alone

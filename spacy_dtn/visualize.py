@@ -26,7 +26,7 @@ import typer
 from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
+from .cli._util import fail
 from .gates import GatesError, enable_gates, gate_names, load_pipeline, run_gates
 
 Triple = Tuple[int, int, str]  # (start token, end token, label): what strict matching compares

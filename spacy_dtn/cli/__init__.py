@@ -1,0 +1,9 @@
+"""The command-line interface, ``python -m spacy_dtn COMMAND`` (typer), as spaCy's ``spacy.cli``.
+
+Importing a command module registers its command on :data:`app`; they are imported in the
+order ``--help`` lists them.
+"""
+from . import convert  # noqa: F401  (convert, subsample)
+from ._util import app
+
+__all__ = ["app"]
