@@ -3,12 +3,10 @@ from .annotate import annotate_cli
 from .benchmark import benchmark_cli
 from .cli import app
 from .compare import compare_cli
-from .evaluate import evaluate_cli
 from .gates import gates_cli
 from .grid import grid_cli
 from .visualize import visualize_cli
 
-app.command("evaluate")(evaluate_cli)
 app.command("benchmark")(benchmark_cli)
 app.command("grid")(grid_cli)
 app.command("compare")(compare_cli)

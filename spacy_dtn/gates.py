@@ -183,20 +183,18 @@ def run_gates(
         ``visualize`` shows too). With ``spans_key`` the entities are moved onto ``ents`` of a
         new doc, and the gates go with them.
     """
-    from spacy.tokens import Doc
+    from .evaluate import predict_on_gold
 
-    docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
-            for g in gold_docs]
-    preds = list(nlp.pipe(docs, batch_size=256))
+    preds = predict_on_gold(nlp, gold_docs)
     for i, doc in enumerate(preds):
         if require_gates and len(doc) and not doc._.get(GATES_EXTENSION):
             raise GatesError(f"doc {i}: the model wrote no gate values")
     if spans_key is not None:
-        from .evaluate import _with_predicted_ents
+        from .evaluate import with_predicted_ents
 
         views = []
         for i, doc in enumerate(preds):
-            view = _with_predicted_ents(doc, spans_key, i)
+            view = with_predicted_ents(doc, spans_key, i)
             view._.set(GATES_EXTENSION, doc._.get(GATES_EXTENSION))
             views.append(view)
         preds = views

@@ -275,14 +275,11 @@ def train_run(
 def evaluate_model(model_path: Path, gold_docs: List[Any], batch_size: int = 256) -> Dict[str, Any]:
     """Test scores of one ``model-best``: docs built from the gold words, ``evaluate_docs``."""
     import spacy
-    from spacy.tokens import Doc
 
-    from .evaluate import evaluate_docs
+    from .evaluate import evaluate_docs, predict_on_gold
 
     nlp = spacy.load(model_path)
-    docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
-            for g in gold_docs]
-    preds = list(nlp.pipe(docs, batch_size=batch_size))
+    preds = predict_on_gold(nlp, gold_docs, batch_size=batch_size)
     scores = evaluate_docs(preds, gold_docs)
     scores.pop("spacy", None)
     return scores

@@ -4,6 +4,7 @@ Importing a command module registers its command on :data:`app`; they are import
 order ``--help`` lists them.
 """
 from . import convert  # noqa: F401  (convert, subsample)
+from . import evaluate  # noqa: F401
 from ._util import app
 
 __all__ = ["app"]
