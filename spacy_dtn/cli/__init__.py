@@ -5,6 +5,7 @@ order ``--help`` lists them.
 """
 from . import convert  # noqa: F401  (convert, subsample)
 from . import evaluate  # noqa: F401
+from . import benchmark  # noqa: F401
 from ._util import app
 
 __all__ = ["app"]
