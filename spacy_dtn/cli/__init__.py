@@ -6,6 +6,8 @@ order ``--help`` lists them.
 from . import convert  # noqa: F401  (convert, subsample)
 from . import evaluate  # noqa: F401
 from . import benchmark  # noqa: F401
+from . import grid  # noqa: F401
+from . import compare  # noqa: F401
 from ._util import app
 
 __all__ = ["app"]
