@@ -1,12 +1,9 @@
 """``python -m spacy_dtn`` and the ``spacy-dtn`` script: the app of :mod:`spacy_dtn.cli`."""
 from .annotate import annotate_cli
 from .cli import app
-from .gates import gates_cli
-from .visualize import visualize_cli
 
-app.command("gates")(gates_cli)
 app.command("annotate")(annotate_cli)
-app.command("visualize")(visualize_cli)
+from .cli import visualize  # noqa: E402,F401  (registered after annotate)
 
 
 def main() -> None:

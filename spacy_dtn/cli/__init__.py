@@ -8,6 +8,7 @@ from . import evaluate  # noqa: F401
 from . import benchmark  # noqa: F401
 from . import grid  # noqa: F401
 from . import compare  # noqa: F401
+from . import gates  # noqa: F401
 from ._util import app
 
 __all__ = ["app"]
