@@ -9,6 +9,8 @@ from . import benchmark  # noqa: F401
 from . import grid  # noqa: F401
 from . import compare  # noqa: F401
 from . import gates  # noqa: F401
+from . import annotate  # noqa: F401
+from . import visualize  # noqa: F401
 from ._util import app
 
 __all__ = ["app"]
