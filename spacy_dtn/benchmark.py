@@ -71,7 +71,8 @@ def _progress(text: str) -> None:
 
 
 def read_sentences(path: Path, n_docs: int = 0) -> List[Sentence]:
-    """Words, spaces and IOB tags of the first ``n_docs`` docs (0: all) of an IOB table or DocBin."""
+    """Words, spaces and IOB tags of the first ``n_docs`` docs (0: all) of an IOB table or a
+    DocBin."""
     vocab = Vocab()
     if path.suffix == ".spacy":
         docs: Iterator[Doc] = DocBin().from_disk(path).get_docs(vocab)
@@ -299,7 +300,8 @@ def _memory_probe(args: str) -> None:
 
 
 def _command_line() -> Optional[str]:
-    """The command as typed (``python -m spacy_dtn benchmark ...`` or ``... spacy_dtn.benchmark``)."""
+    """The command as typed (``python -m spacy_dtn benchmark ...`` or ``python -m
+    spacy_dtn.benchmark ...``)."""
     if sys.argv[1:2] == ["benchmark"]:
         return "python -m spacy_dtn benchmark " + shlex.join(sys.argv[2:])
     if sys.argv[0].endswith("benchmark.py"):
@@ -467,7 +469,8 @@ def benchmark(
             "settings": {
                 "data": str(data), "n_docs": len(sentences), "n_words": n_words,
                 "vectors": str(vectors) if vectors else None, "batch_size": batch_size,
-                "repeats": repeats, "scan_docs": len(scan), "scan_words": sum(len(s[0]) for s in scan),
+                "repeats": repeats, "scan_docs": len(scan),
+                "scan_words": sum(len(s[0]) for s in scan),
                 "scan_repeats": scan_repeats, "train_steps": train_steps,
                 "train_batch_size": train_batch_size, "train_dropout": 0.1, "seed": seed,
                 "source": str(source) if origins[DTN] == "initialised" else None,
@@ -484,9 +487,11 @@ def benchmark(
         with tempfile.TemporaryDirectory() as tmp:
             saved = {}
             for name, nlp in systems.items():
-                saved[name] = Path(origins[name]) if origins[name] != "initialised" else Path(tmp) / name
                 if origins[name] == "initialised":
+                    saved[name] = Path(tmp) / name
                     nlp.to_disk(saved[name])
+                else:
+                    saved[name] = Path(origins[name])
             cpu: Dict[str, Any] = {}
             report["cpu"] = cpu
 
@@ -524,7 +529,8 @@ def benchmark(
             if gpu_id >= 0:
                 report["gpu"] = _gpu_run(saved, sentences, gpu_id, batch_size, repeats,
                                          train_steps if train else 0, train_batch_size)
-        report["parameters"] = {DTN: dtn_parameters(systems[DTN]), NER: count_parameters(systems[NER])}
+        report["parameters"] = {DTN: dtn_parameters(systems[DTN]),
+                                NER: count_parameters(systems[NER])}
         report["meta"]["load_average_end"] = list(os.getloadavg())
     return report
 
@@ -567,7 +573,8 @@ def _fmt(value: Optional[float], digits: int = 0) -> str:
 def to_markdown(report: Dict[str, Any]) -> str:
     """The figures as Markdown tables, for BENCHMARKS.md (so nothing there is typed by hand)."""
     settings, meta = report["settings"], report["meta"]
-    load = f"{meta['load_average_start'][0]:.1f} at the start, {meta['load_average_end'][0]:.1f} at the end"
+    load = (f"{meta['load_average_start'][0]:.1f} at the start, "
+            f"{meta['load_average_end'][0]:.1f} at the end")
     lines = [
         f"`{meta.get('command')}`",
         "",
@@ -589,12 +596,14 @@ def to_markdown(report: Dict[str, Any]) -> str:
         for name in (DTN, NER):
             m = mem.get(name) or {}
             if device == "cpu":
-                peak = (f"RSS +{m['rss_peak_delta_mib']:.0f} MiB, Python {m['python_peak_mib']:.0f} MiB"
+                peak = (f"RSS +{m['rss_peak_delta_mib']:.0f} MiB, "
+                        f"Python {m['python_peak_mib']:.0f} MiB"
                         if m else "-")
             else:
                 peak = f"CUDA +{m['cuda_peak_delta_mib']:.0f} MiB" if m else "-"
             lines.append(f"| {name} | {inf[name]['median']:,.0f} | {inf[name]['min']:,.0f} | "
-                         f"{inf[name]['max']:,.0f} | {inf[name]['median'] / inf[NER]['median']:.2f} "
+                         f"{inf[name]['max']:,.0f} | "
+                         f"{inf[name]['median'] / inf[NER]['median']:.2f} "
                          f"| {peak} |")
         for key, title in (("threads", "threads"), ("batch_size", "batch size")):
             if section.get(key):
@@ -614,12 +623,14 @@ def to_markdown(report: Dict[str, Any]) -> str:
                       "| system | median | min | max | ratio to ner |", "|---|---:|---:|---:|---:|"]
             for name in (DTN, NER):
                 lines.append(f"| {name} | {t[name]['median']:,.1f} | {t[name]['min']:,.1f} | "
-                             f"{t[name]['max']:,.1f} | {t[name]['median'] / t[NER]['median']:.2f} |")
+                             f"{t[name]['max']:,.1f} | "
+                             f"{t[name]['median'] / t[NER]['median']:.2f} |")
     p = report["parameters"]
     before, after = p[DTN]["before_drop"], p[DTN]["after_drop"]
     lines += ["", "Parameters:", "", "| | with source task | source dropped |", "|---|---:|---:|",
               f"| {DTN}, torch network | {before['network']:,} | {after['network']:,} |",
-              f"| {DTN}, whole pipeline (with tok2vec) | {before['total']:,} | {after['total']:,} |",
+              f"| {DTN}, whole pipeline (with tok2vec) | {before['total']:,} | "
+              f"{after['total']:,} |",
               f"| {NER}, whole pipeline (tok2vec + ner) | {p[NER]['total']:,} | |"]
     return "\n".join(lines) + "\n"
 
