@@ -1,7 +1,7 @@
 """``python -m spacy_dtn benchmark``: how fast ``dtn_ner`` runs next to spaCy's own ``ner``.
 
 A component that people add to a production pipeline is judged by words per second beside
-spaCy's built-in ``ner`` (issue 7). Timings on a shared machine are noisy, so every number here
+spaCy's built-in ``ner``. Timings on a shared machine are noisy, so every number here
 comes from the two systems run in the same process over the same Docs, alternating (ABBA order)
 over several repeats, and the median, min and max are kept, never a single run.
 

@@ -284,9 +284,9 @@ def evaluate_model(model_path: Path, gold_docs: List[Any], batch_size: int = 256
 def cached_scores(run_dir: Path, test: str, trained: bool, compute: Callable[[], Dict[str, Any]]):
     """The run's test scores, computed once per trained model and test file.
 
-    Scoring a model on a full test set costs about a minute on CPU; a resumed grid (or two grid
-    processes sharing one output folder, each with its own settings) reuses what is kept in
-    ``test_scores.json`` unless the model was just (re)trained or the test file differs.
+    Scoring a model on a full test set is slow next to reading a file: a resumed grid (or two
+    grid processes sharing one output folder, each with its own settings) reuses what is kept
+    in ``test_scores.json`` unless the model was just (re)trained or the test file differs.
     """
     path = run_dir / SCORES_FILE
     if not trained and path.exists():

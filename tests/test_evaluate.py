@@ -209,7 +209,7 @@ def test_module_command(real):
     assert "micro avg" in result.output
 
 
-# ---------------------------------------------------------------- nothing to score (issue 13)
+# ---------------------------------------------------------------- nothing to score
 
 
 @pytest.fixture
