@@ -12,7 +12,7 @@ two backends with one output format:
   → results streamed back to the writer), on a local Ray instance or a cluster
   (``RAY_ADDRESS`` / ``--ray-address``). See ``docs/scale.md``.
 
-Everything but the thin typer command at the bottom is importable: the readers
+Everything is importable (the typer command is :mod:`spacy_dtn.cli.annotate`): the readers
 (:func:`plan_read_tasks`, :func:`read_task`), the long-note windowing (:func:`split_text`), the
 annotation of a stream of notes (:func:`annotate_notes`), the resumable writers
 (:class:`JsonlWriter`, :class:`ParquetWriter`, :class:`DocBinWriter`), the two backends and
@@ -38,14 +38,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import spacy
-import srsly
-import typer
 from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
-from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
 
 #: Bad records printed one per line before the rest are only counted (``--errors`` has all).
 MAX_PRINTED_BAD = 1000
@@ -1058,75 +1054,3 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
     finally:
         summary = job.close()  # what was annotated before an error is kept: resumable
     return summary
-
-
-def print_summary(summary: Summary, output: Path) -> None:
-    s = summary.as_dict()
-    msg.good(f"{s['annotated']:,} notes annotated into {output}: {s['entities']:,} entities, "
-             f"{s['words']:,} words in {s['seconds']:.1f} s ({s['notes_per_s']:,.1f} notes/s, "
-             f"{s['words_per_s']:,.0f} words/s)")
-    msg.text(f"read {s['read']:,} = annotated {s['annotated']:,} + already written "
-             f"{s['skipped']:,} + bad {s['bad']:,}; {s['split_notes']:,} long notes split "
-             f"into pieces ({s['pieces']:,} pieces in all)")
-    if s["truncated_bytes"]:
-        msg.warn(f"cut off a half-written last line ({s['truncated_bytes']} bytes) of "
-                 f"{output} left by an interrupted run")
-    if s["bad"]:
-        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(s["bad_by_reason"].items()))
-        msg.warn(f"{s['bad']:,} bad records skipped ({reasons})")
-
-
-def annotate_cli(
-    model: str = typer.Argument(..., help="Pipeline: a directory or a package name"),
-    input_path: Path = typer.Argument(..., metavar="INPUT",
-                                      help="JSONL, Parquet (file or folder) or a folder of .txt"),
-    output: Path = typer.Argument(..., help="OUTPUT.jsonl (one line per note) or a .parquet "
-                                            "folder of parts"),
-    input_format: InputFormat = typer.Option(InputFormat.auto, "--input-format"),
-    output_format: OutputFormat = typer.Option(OutputFormat.auto, "--output-format"),
-    id_field: str = typer.Option("id", "--id-field", help="The id field/column"),
-    text_field: str = typer.Option("text", "--text-field", help="The text field/column"),
-    spans_key: Optional[str] = typer.Option(
-        None, "--spans-key", "-k", help="Read entities from doc.spans[KEY], not doc.ents"),
-    gates: bool = typer.Option(False, "--gates", help="Turn store_gates on: per-entity mean "
-                                                      "gate values in the output"),
-    docbin: Optional[Path] = typer.Option(None, "--docbin", help="Also write the Docs as a "
-                                                                 "folder of DocBin parts"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Docs per nlp.pipe batch"),
-    n_process: int = typer.Option(1, "--n-process", "-n",
-                                  help="nlp.pipe processes (local) or actors (ray)"),
-    max_chars: int = typer.Option(10_000, "--max-chars",
-                                  help="Split longer notes into pieces (0: never)"),
-    batch_chars: int = typer.Option(50_000, "--batch-chars",
-                                    help="Characters per batch at most (one process, Ray)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", help="Notes per write/part file"),
-    strict: bool = typer.Option(False, "--strict", help="A bad record is an error"),
-    errors: Optional[Path] = typer.Option(None, "--errors",
-                                          help="Write every bad record to this JSONL file"),
-    backend: Backend = typer.Option(Backend.local, "--backend"),
-    ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="Ray cluster to join, 'local' for a new local one "
-                                    "(default: RAY_ADDRESS, else a `ray start` cluster here, "
-                                    "else a new local one)"),
-    cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", help="Ray: CPUs per actor"),
-    gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor"),
-    summary_path: Optional[Path] = typer.Option(None, "--summary",
-                                                help="Write the run's summary as JSON"),
-) -> None:
-    """Annotate every note of INPUT with MODEL into OUTPUT, streaming and resumable: a rerun
-    skips the notes already written. Bad records are reported by line and counted."""
-    try:
-        summary = annotate(
-            model, input_path, output, input_format=input_format, output_format=output_format,
-            id_field=id_field, text_field=text_field, spans_key=spans_key, gates=gates,
-            docbin=docbin, batch_size=batch_size, n_process=n_process, max_chars=max_chars,
-            batch_chars=batch_chars, chunk_size=chunk_size, strict=strict, errors=errors,
-            backend=backend, ray_address=ray_address, cpus_per_actor=cpus_per_actor,
-            gpus_per_actor=gpus_per_actor)
-    except AnnotateError as err:
-        fail(str(err))
-        raise typer.Exit(1)
-    print_summary(summary, output)
-    if summary_path is not None:
-        summary_path.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(summary_path, summary.as_dict())

@@ -1,7 +1,7 @@
 """``python -m spacy_dtn benchmark``: how fast ``dtn_ner`` runs next to spaCy's own ``ner``.
 
 A component that people add to a production pipeline is judged by words per second beside
-spaCy's built-in ``ner`` (issue 7). Timings on a shared machine are noisy, so every number here
+spaCy's built-in ``ner``. Timings on a shared machine are noisy, so every number here
 comes from the two systems run in the same process over the same Docs, alternating (ABBA order)
 over several repeats, and the median, min and max are kept, never a single run.
 
@@ -45,8 +45,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import spacy
-import srsly
-import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
@@ -73,7 +71,8 @@ def _progress(text: str) -> None:
 
 
 def read_sentences(path: Path, n_docs: int = 0) -> List[Sentence]:
-    """Words, spaces and IOB tags of the first ``n_docs`` docs (0: all) of an IOB table or DocBin."""
+    """Words, spaces and IOB tags of the first ``n_docs`` docs (0: all) of an IOB table or a
+    DocBin."""
     vocab = Vocab()
     if path.suffix == ".spacy":
         docs: Iterator[Doc] = DocBin().from_disk(path).get_docs(vocab)
@@ -301,7 +300,8 @@ def _memory_probe(args: str) -> None:
 
 
 def _command_line() -> Optional[str]:
-    """The command as typed (``python -m spacy_dtn benchmark ...`` or ``... spacy_dtn.benchmark``)."""
+    """The command as typed (``python -m spacy_dtn benchmark ...`` or ``python -m
+    spacy_dtn.benchmark ...``)."""
     if sys.argv[1:2] == ["benchmark"]:
         return "python -m spacy_dtn benchmark " + shlex.join(sys.argv[2:])
     if sys.argv[0].endswith("benchmark.py"):
@@ -356,11 +356,7 @@ def machine_info() -> Dict[str, Any]:
     }
 
 
-# The command -----------------------------------------------------------------------------
-
-
-def _ints(text: str) -> List[int]:
-    return [int(x) for x in text.replace(" ", "").split(",") if x]
+# The benchmark ---------------------------------------------------------------------------
 
 
 def run_inference(
@@ -398,50 +394,62 @@ def run_training(
     return result
 
 
-def benchmark_cli(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", "-d", help="IOB table or DocBin (.spacy) to run on"),
-    model: List[Path] = typer.Option([], "--model", "-m", help="Trained pipeline(s) to use instead of an initialised dtn_ner / ner (by the component they hold)"),
-    n_docs: int = typer.Option(0, "--n-docs", "-n", help="Use the first N docs of the data (0: all)"),
-    batch_size: int = typer.Option(1000, "--batch-size", "-b", help="nlp.pipe batch size (docs) for the main inference figures"),
-    repeats: int = typer.Option(5, "--repeats", "-r", help="Alternating repeats per measurement"),
-    thread_counts: str = typer.Option("1,2", "--threads", help="Thread counts to scan, comma-separated ('' to skip)"),
-    batch_sizes: str = typer.Option("1,10,100,1000", "--batch-sizes", help="Batch sizes to scan, comma-separated ('' to skip)"),
-    scan_docs: int = typer.Option(1000, "--scan-docs", help="Docs used by the thread and batch-size scans (0: all)"),
-    scan_repeats: int = typer.Option(3, "--scan-repeats", help="Repeats per point of the scans"),
-    train: bool = typer.Option(True, "--train/--no-train", help="Measure training throughput"),
-    train_steps: int = typer.Option(20, "--train-steps", help="Update steps per training repeat"),
-    train_batch_size: int = typer.Option(32, "--train-batch-size", help="Sentences per training batch"),
-    memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak memory (child processes)"),
-    source: Path = typer.Option(DEFAULT_SOURCE, "--source", help="Source-task data whose labels an initialised dtn_ner also gets"),
-    n_source: int = typer.Option(200, "--n-source", help="Source sentences read for the labels"),
-    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors (a pipeline or `spacy init vectors` dir) for initialised systems; none by default"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="Also benchmark on this GPU (-1: CPU only)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every figure and the metadata as JSON"),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the figures as Markdown tables"),
-    seed: int = typer.Option(0, "--seed", help="Random seed for initialisation"),
-    num_threads: int = typer.Option(0, "--num-threads", help="Threads for everything but the thread scan (0: the libraries' defaults)"),
-) -> None:
-    """Words/second, memory, threads and batch scaling, training throughput: dtn_ner vs ner."""
+class BenchmarkError(Exception):
+    """A problem with the command's input: one line, exit code 1."""
+
+
+def benchmark(
+    data: Path = DEFAULT_DATA,
+    models: Sequence[Path] = (),
+    *,
+    n_docs: int = 0,
+    batch_size: int = 1000,
+    repeats: int = 5,
+    thread_counts: Sequence[int] = (1, 2),
+    batch_sizes: Sequence[int] = (1, 10, 100, 1000),
+    scan_docs: int = 1000,
+    scan_repeats: int = 3,
+    train: bool = True,
+    train_steps: int = 20,
+    train_batch_size: int = 32,
+    memory: bool = True,
+    source: Path = DEFAULT_SOURCE,
+    n_source: int = 200,
+    vectors: Optional[Path] = None,
+    gpu_id: int = -1,
+    seed: int = 0,
+    num_threads: int = 0,
+    checkpoint: Optional[Callable[[Dict[str, Any]], None]] = None,
+) -> Dict[str, Any]:
+    """Words/second, memory, threads and batch scaling, training throughput: dtn_ner vs ner.
+
+    The arguments are the command's options (``models``: ``--model``, ``thread_counts``:
+    ``--threads``). checkpoint: called with the report measured so far after each part, so
+    that a run cut short on a busy machine keeps what it measured.
+    RETURNS: the report: ``meta``, ``settings``, ``systems``, ``cpu``, ``gpu``, ``parameters``.
+    """
+    checkpoint = checkpoint or (lambda report: None)
     stack = ExitStack()
     if num_threads > 0:
         stack.enter_context(threads(num_threads))
     with stack:
         meta = machine_info()
-        for path in [data, *model] + ([vectors] if vectors else []):
+        for path in [data, *models] + ([vectors] if vectors else []):
             if not path.exists():
-                msg.fail(f"not found: {path}", exits=1)
+                raise BenchmarkError(f"not found: {path}")
         if gpu_id >= 0:  # fail now, not after the CPU half of the benchmark
             from thinc.util import has_cupy_gpu, has_torch_cuda_gpu
 
             if not (has_cupy_gpu and has_torch_cuda_gpu):
-                msg.fail(f"--gpu-id {gpu_id}: no GPU usable by both cupy and torch here", exits=1)
+                raise BenchmarkError(
+                    f"--gpu-id {gpu_id}: no GPU usable by both cupy and torch here")
         fix_random_seed(seed)
         _progress(f"reading {data}")
         sentences = read_sentences(data, n_docs)
         n_words = sum(len(w) for w, _, _ in sentences)
         systems: Dict[str, Language] = {}
         origins: Dict[str, str] = {}
-        for path in model:
+        for path in models:
             nlp = spacy.load(path)
             kind = system_kind(nlp)
             systems[kind], origins[kind] = nlp, str(path)
@@ -461,7 +469,8 @@ def benchmark_cli(
             "settings": {
                 "data": str(data), "n_docs": len(sentences), "n_words": n_words,
                 "vectors": str(vectors) if vectors else None, "batch_size": batch_size,
-                "repeats": repeats, "scan_docs": len(scan), "scan_words": sum(len(s[0]) for s in scan),
+                "repeats": repeats, "scan_docs": len(scan),
+                "scan_words": sum(len(s[0]) for s in scan),
                 "scan_repeats": scan_repeats, "train_steps": train_steps,
                 "train_batch_size": train_batch_size, "train_dropout": 0.1, "seed": seed,
                 "source": str(source) if origins[DTN] == "initialised" else None,
@@ -478,16 +487,13 @@ def benchmark_cli(
         with tempfile.TemporaryDirectory() as tmp:
             saved = {}
             for name, nlp in systems.items():
-                saved[name] = Path(origins[name]) if origins[name] != "initialised" else Path(tmp) / name
                 if origins[name] == "initialised":
+                    saved[name] = Path(tmp) / name
                     nlp.to_disk(saved[name])
+                else:
+                    saved[name] = Path(origins[name])
             cpu: Dict[str, Any] = {}
             report["cpu"] = cpu
-
-            def checkpoint() -> None:
-                """Keep what is measured so far: a long run on a busy machine may be cut short."""
-                if output is not None:
-                    srsly.write_json(output, {**report, "complete": False})
 
             if memory:
                 cpu["memory"] = {}
@@ -499,23 +505,23 @@ def benchmark_cli(
                     except RuntimeError as err:
                         msg.warn(f"memory of {name} not measured: {err}")
                         cpu["memory"][name] = None
-            checkpoint()
+            checkpoint(report)
             cpu["inference"] = run_inference(systems, sentences, batch_size, repeats)
-            checkpoint()
+            checkpoint(report)
             names = list(systems)
             cpu["threads"] = {}
-            for n in _ints(thread_counts):
+            for n in thread_counts:
                 _progress(f"threads: {n}")
                 with threads(n):
                     cpu["threads"][str(n)] = alternate(
                         names, scan_repeats, lambda s: time_inference(systems[s], scan, batch_size))
-                checkpoint()
+                checkpoint(report)
             cpu["batch_size"] = {}
-            for size in _ints(batch_sizes):
+            for size in batch_sizes:
                 _progress(f"batch size: {size}")
                 cpu["batch_size"][str(size)] = alternate(
                     names, scan_repeats, lambda s: time_inference(systems[s], scan, size))
-                checkpoint()
+                checkpoint(report)
             if train:
                 cpu["training"] = run_training(systems, sentences, train_steps, train_batch_size,
                                                repeats)
@@ -523,15 +529,10 @@ def benchmark_cli(
             if gpu_id >= 0:
                 report["gpu"] = _gpu_run(saved, sentences, gpu_id, batch_size, repeats,
                                          train_steps if train else 0, train_batch_size)
-        report["parameters"] = {DTN: dtn_parameters(systems[DTN]), NER: count_parameters(systems[NER])}
+        report["parameters"] = {DTN: dtn_parameters(systems[DTN]),
+                                NER: count_parameters(systems[NER])}
         report["meta"]["load_average_end"] = list(os.getloadavg())
-        print_report(report)
-        if output is not None:
-            srsly.write_json(output, {**report, "complete": True})
-            msg.good(f"Saved {output}")
-        if markdown is not None:
-            markdown.write_text(to_markdown(report), encoding="utf-8")
-            msg.good(f"Saved {markdown}")
+    return report
 
 
 def _gpu_run(
@@ -572,7 +573,8 @@ def _fmt(value: Optional[float], digits: int = 0) -> str:
 def to_markdown(report: Dict[str, Any]) -> str:
     """The figures as Markdown tables, for BENCHMARKS.md (so nothing there is typed by hand)."""
     settings, meta = report["settings"], report["meta"]
-    load = f"{meta['load_average_start'][0]:.1f} at the start, {meta['load_average_end'][0]:.1f} at the end"
+    load = (f"{meta['load_average_start'][0]:.1f} at the start, "
+            f"{meta['load_average_end'][0]:.1f} at the end")
     lines = [
         f"`{meta.get('command')}`",
         "",
@@ -594,12 +596,14 @@ def to_markdown(report: Dict[str, Any]) -> str:
         for name in (DTN, NER):
             m = mem.get(name) or {}
             if device == "cpu":
-                peak = (f"RSS +{m['rss_peak_delta_mib']:.0f} MiB, Python {m['python_peak_mib']:.0f} MiB"
+                peak = (f"RSS +{m['rss_peak_delta_mib']:.0f} MiB, "
+                        f"Python {m['python_peak_mib']:.0f} MiB"
                         if m else "-")
             else:
                 peak = f"CUDA +{m['cuda_peak_delta_mib']:.0f} MiB" if m else "-"
             lines.append(f"| {name} | {inf[name]['median']:,.0f} | {inf[name]['min']:,.0f} | "
-                         f"{inf[name]['max']:,.0f} | {inf[name]['median'] / inf[NER]['median']:.2f} "
+                         f"{inf[name]['max']:,.0f} | "
+                         f"{inf[name]['median'] / inf[NER]['median']:.2f} "
                          f"| {peak} |")
         for key, title in (("threads", "threads"), ("batch_size", "batch size")):
             if section.get(key):
@@ -619,12 +623,14 @@ def to_markdown(report: Dict[str, Any]) -> str:
                       "| system | median | min | max | ratio to ner |", "|---|---:|---:|---:|---:|"]
             for name in (DTN, NER):
                 lines.append(f"| {name} | {t[name]['median']:,.1f} | {t[name]['min']:,.1f} | "
-                             f"{t[name]['max']:,.1f} | {t[name]['median'] / t[NER]['median']:.2f} |")
+                             f"{t[name]['max']:,.1f} | "
+                             f"{t[name]['median'] / t[NER]['median']:.2f} |")
     p = report["parameters"]
     before, after = p[DTN]["before_drop"], p[DTN]["after_drop"]
     lines += ["", "Parameters:", "", "| | with source task | source dropped |", "|---|---:|---:|",
               f"| {DTN}, torch network | {before['network']:,} | {after['network']:,} |",
-              f"| {DTN}, whole pipeline (with tok2vec) | {before['total']:,} | {after['total']:,} |",
+              f"| {DTN}, whole pipeline (with tok2vec) | {before['total']:,} | "
+              f"{after['total']:,} |",
               f"| {NER}, whole pipeline (tok2vec + ner) | {p[NER]['total']:,} | |"]
     return "\n".join(lines) + "\n"
 
@@ -679,4 +685,8 @@ def print_report(report: Dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":  # ``python -m spacy_dtn.benchmark``: the command without the app
+    import typer
+
+    from spacy_dtn.cli.benchmark import benchmark_cli
+
     typer.run(benchmark_cli)

@@ -30,10 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import srsly
-import typer
 from wasabi import msg
-
-from .convert.cli import fail
 
 #: The systems of the comparison and the config each trains, unless ``--system`` says otherwise.
 DEFAULT_SYSTEMS = {
@@ -411,64 +408,3 @@ def default_results_name(source: Optional[str], target: str, fraction: float) ->
     """``ncbi-disease-to-bc5cdr-10pct``: where a setting's results live in ``results/``."""
     pct = f"{100 * fraction:g}"
     return f"{source or 'none'}-to-{target}-{pct}pct"
-
-
-def _relative(path: Optional[Path]) -> Optional[str]:
-    """A path as given, made relative to the working directory when it lies below it."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def compare_cli(
-    # fmt: off
-    target: Path = typer.Option(..., "--target", help="Target train DocBin, in full: each seed keeps its own --fraction of it"),
-    source: Optional[Path] = typer.Option(None, "--source", help="Source train DocBin (used in full by the transfer systems)"),
-    dev: Path = typer.Option(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
-    test: Path = typer.Option(..., "--test", help="Target test DocBin: the reported scores"),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct)"),
-    system: List[str] = typer.Option(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, or NAME=CONFIG [spacy train overrides]; repeat the option"),
-    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
-    fraction: float = typer.Option(0.1, "--fraction", help="Share of the target train sentences kept"),
-    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
-    max_steps: int = typer.Option(20000, "--max-steps", help="Step cap of every run; early stopping (--patience) ends runs first"),
-    eval_frequency: int = typer.Option(200, "--eval-frequency", help="Steps between dev evaluations"),
-    patience: int = typer.Option(1600, "--patience", help="Stop after this many steps without a better dev score"),
-    dev_limit: int = typer.Option(0, "--dev-limit", help="Dev sentences scored at each evaluation (0: all)"),
-    source_name: Optional[str] = typer.Option(None, "--source-name", help="Name of the source corpus in the tables (default: its folder)"),
-    target_name: Optional[str] = typer.Option(None, "--target-name", help="Name of the target corpus in the tables (default: its folder)"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once (one process each)"),
-    threads: int = typer.Option(1, "--threads", help="PyTorch/OpenMP threads per run (0: the library default)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
-    report_only: bool = typer.Option(False, "--report-only", help="Train nothing: write the tables from the runs finished so far"),
-    # fmt: on
-) -> None:
-    """Train DTN, DTN (HS), the same network without transfer and spaCy's ner on the same
-    target sentences, for several seeds, to convergence; write mean ± sd test scores."""
-    args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "compare" else sys.argv[1:]
-    options = dict(
-        target=_relative(target), source=_relative(source), dev=_relative(dev),
-        test=_relative(test), fraction=fraction,
-        vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
-        max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
-        dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
-        source_name=source_name or (source.parent.name if source else None),
-        target_name=target_name or target.parent.name,
-        command="python -m spacy_dtn compare " + shlex.join(args),
-    )
-    if output_dir is None:
-        output_dir = Path("results") / default_results_name(
-            options["source_name"], options["target_name"], fraction)
-    try:
-        systems = parse_systems(system)
-        seed_list = parse_seeds(seeds)
-        result = run_compare(systems, seed_list, output_dir, options, jobs=jobs,
-                             train=not report_only)
-    except CompareError as err:
-        fail(str(err))
-        raise typer.Exit(1)
-    print(format_markdown(result))
-    msg.good(f"Wrote {output_dir / 'compare.json'} and {output_dir / 'compare.md'}")

@@ -6,17 +6,17 @@ and both boundaries match). spaCy's own ``Scorer.score_spans`` is computed for t
 predictions and reported beside it: the two must agree on micro F1, which checks the tag
 conversion, and lets results be compared with ``spacy evaluate`` / ``spacy train`` scores.
 
-:func:`evaluate_docs` is the importable part (the grid search scores with it); the command
-only loads, runs, prints and writes.
+:func:`evaluate` loads a pipeline and a DocBin and scores one on the other;
+:func:`evaluate_docs` scores docs already predicted (the grid search scores with it). The
+command (:mod:`spacy_dtn.cli.evaluate`) only prints and reports errors.
 """
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import spacy
 import srsly
-import typer
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 from spacy.scorer import Scorer
@@ -30,13 +30,20 @@ from .nn.iobes import biluo_to_iobes
 
 #: The scores ``spacy evaluate --output`` writes for an NER pipeline, under its names.
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type")
+#: The entity-predicting components the command expects; others may write ``doc.ents`` too.
+NER_FACTORIES = ("dtn_ner", "ner")
+
+
+class EvaluateError(Exception):
+    """A problem with the model or the data: one line, exit code 1."""
+
 
 def to_iobes(doc: Doc) -> List[str]:
     """The IOBES tags of ``doc.ents`` (tokens without annotation count as outside)."""
     return [biluo_to_iobes(tag) for tag in doc_to_biluo_tags(doc, missing="O")]
 
 
-def _with_predicted_ents(doc: Doc, spans_key: Optional[str], index: int) -> Doc:
+def with_predicted_ents(doc: Doc, spans_key: Optional[str], index: int) -> Doc:
     """The prediction as a doc whose ``ents`` hold the predicted entities.
 
     With ``spans_key`` the entities come from ``doc.spans[spans_key]`` (e.g. ``dtn_ner`` writing
@@ -104,7 +111,7 @@ def evaluate_docs(
     for i, (pred, gold) in enumerate(zip(pred_docs, gold_docs)):
         if [t.text for t in pred] != [t.text for t in gold]:
             raise ValueError(f"doc {i}: the predicted doc's tokens differ from the gold doc's")
-        pred = _with_predicted_ents(pred, spans_key, i)
+        pred = with_predicted_ents(pred, spans_key, i)
         examples.append(Example(pred, gold))
         gold_tags.append(to_iobes(gold))
         pred_tags.append(to_iobes(pred))
@@ -121,30 +128,23 @@ def evaluate_docs(
     return scores
 
 
-#: The entity-predicting components the command expects; others may write ``doc.ents`` too.
-NER_FACTORIES = ("dtn_ner", "ner")
+def predict_on_gold(
+    nlp, gold_docs: Iterable[Doc], batch_size: int = 256, progress: bool = False
+) -> List[Doc]:
+    """The pipeline's predictions for docs built from the gold docs' words and spaces.
 
-
-def percent(value: Optional[float]) -> str:
-    """A score as a percentage; spaCy's scorer gives ``None`` when there is nothing to score."""
-    return "n/a" if value is None else f"{100 * value:.2f}"
-
-
-def print_scores(scores: Dict[str, Any]) -> None:
-    """The per-type table with micro and macro averages, and spaCy's scores below it."""
-    def cells(name: str, s: Dict[str, float]) -> Sequence:
-        return (name, percent(s["precision"]), percent(s["recall"]), percent(s["f1"]),
-                s["support"])
-
-    rows = [cells(label, s) for label, s in scores["per_type"].items()]
-    rows += [cells("micro avg", scores["micro"]), cells("macro avg", scores["macro"])]
-    msg.table(rows, header=("type", "P", "R", "F1", "support"), divider=True,
-              aligns=("l", "r", "r", "r", "r"))
-    sp = scores
-    msg.text(
-        f"spaCy Scorer.score_spans: ents_p {percent(sp['ents_p'])}  ents_r "
-        f"{percent(sp['ents_r'])}  ents_f {percent(sp['ents_f'])}"
+    Tokenisation is not what is evaluated: with the gold tokens the predicted and gold spans
+    share token offsets, and per-token values (the DTN's gates) align with the gold tags.
+    progress: a progress bar on stderr (when it is a terminal).
+    """
+    gold_docs = list(gold_docs)
+    texts = (
+        Doc(nlp.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
+        for gold in gold_docs
     )
+    return list(tqdm(nlp.pipe(texts, batch_size=batch_size), total=len(gold_docs),
+                     desc="predict", unit="doc", leave=False, file=sys.stderr,
+                     disable=None if progress else True))
 
 
 def _one_line(err: BaseException) -> str:
@@ -156,20 +156,35 @@ def _one_line(err: BaseException) -> str:
 def _check_data(data: Path) -> None:
     """Fail on a missing data path before the (slow) pipeline load."""
     if not data.exists():
-        msg.fail(f"Data not found: {data}", exits=1)
+        raise EvaluateError(f"Data not found: {data}")
     if not data.is_file():
-        msg.fail(f"Data must be a DocBin file (.spacy), got a directory: {data}", exits=1)
+        raise EvaluateError(f"Data must be a DocBin file (.spacy), got a directory: {data}")
 
 
 def _load_gold(data: Path, vocab) -> List[Doc]:
     try:
         docs = list(DocBin().from_disk(data).get_docs(vocab))
     except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
-        msg.fail(f"Can't read {data} as a DocBin (.spacy); convert it first "
-                 "(python -m spacy_dtn convert)", exits=1)
+        raise EvaluateError(f"Can't read {data} as a DocBin (.spacy); convert it first "
+                            "(python -m spacy_dtn convert)") from None
     if not docs:  # nothing to score: every P/R/F would be undefined
-        msg.fail(f"{data} holds no docs: nothing to evaluate", exits=1)
+        raise EvaluateError(f"{data} holds no docs: nothing to evaluate")
     return docs
+
+
+def _load_pipeline(model: str, gpu_id: int):
+    if gpu_id >= 0:
+        try:
+            spacy.require_gpu(gpu_id)
+        except Exception as err:
+            raise EvaluateError(f"Can't use GPU {gpu_id}: {_one_line(err)}") from None
+    if not Path(model).exists() and not spacy.util.is_package(model):
+        raise EvaluateError(
+            f"Model not found: {model} is neither a directory nor an installed package")
+    try:
+        return spacy.load(model)
+    except Exception as err:  # a broken or foreign directory: say which and why, in one line
+        raise EvaluateError(f"Can't load the pipeline {model}: {_one_line(err)}") from None
 
 
 def _warn_no_ner(nlp, model: str, scores: Dict[str, Any]) -> None:
@@ -181,54 +196,42 @@ def _warn_no_ner(nlp, model: str, scores: Dict[str, Any]) -> None:
              f"{', '.join(nlp.pipe_names) or 'empty'}): it predicted no entities")
 
 
-def evaluate_cli(
-    model: str = typer.Argument(..., help="Pipeline to evaluate: a directory or a package name"),
-    data: Path = typer.Argument(..., help="Gold data: a DocBin (.spacy) file"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON"),
-    spans_key: Optional[str] = typer.Option(
-        None, "--spans-key", "-k", help="Read predictions from doc.spans[KEY], not doc.ents"
-    ),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Docs per nlp.pipe batch"),
-) -> None:
-    """Strict entity precision/recall/F1 (seqeval, IOBES; micro, macro, per type) of MODEL on
-    DATA, next to spaCy's own ents_p/r/f for the same predictions."""
+def evaluate(
+    model: Union[str, Path],
+    data: Path,
+    *,
+    spans_key: Optional[str] = None,
+    gpu_id: int = -1,
+    batch_size: int = 64,
+    output: Optional[Path] = None,
+) -> Dict[str, Any]:
+    """Score the pipeline ``model`` (a directory or a package name) on the DocBin ``data``.
+
+    The pipeline runs over docs built from the gold words (:func:`predict_on_gold`) and is
+    scored by :func:`evaluate_docs`. Problems with the arguments, the model or the data raise
+    :class:`EvaluateError` with a one-line message; a pipeline without an NER component that
+    predicted nothing is warned about.
+    output: also write the result as JSON.
+    RETURNS: :func:`evaluate_docs`'s scores, with ``model``, ``data`` and ``speed`` (words per
+        second of the prediction).
+    """
+    model, data = str(model), Path(data)
     _check_data(data)
     if batch_size < 1:
-        msg.fail(f"--batch-size must be at least 1, got {batch_size}", exits=1)
-    if gpu_id >= 0:
-        try:
-            spacy.require_gpu(gpu_id)
-        except Exception as err:
-            msg.fail(f"Can't use GPU {gpu_id}: {_one_line(err)}", exits=1)
-    if not Path(model).exists() and not spacy.util.is_package(model):
-        msg.fail(f"Model not found: {model} is neither a directory nor an installed package",
-                 exits=1)
-    try:
-        nlp = spacy.load(model)
-    except Exception as err:  # a broken or foreign directory: say which and why, in one line
-        msg.fail(f"Can't load the pipeline {model}: {_one_line(err)}", exits=1)
+        raise EvaluateError(f"--batch-size must be at least 1, got {batch_size}")
+    nlp = _load_pipeline(model, gpu_id)
     gold_docs = _load_gold(data, nlp.vocab)
-    texts = (
-        Doc(nlp.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
-        for gold in gold_docs
-    )
     started = time.perf_counter()
-    pred_docs = list(tqdm(nlp.pipe(texts, batch_size=batch_size), total=len(gold_docs),
-                          desc="evaluate", unit="doc", leave=False, file=sys.stderr,
-                          disable=None))
+    pred_docs = predict_on_gold(nlp, gold_docs, batch_size=batch_size, progress=True)
     seconds = time.perf_counter() - started
     try:
         scores = evaluate_docs(pred_docs, gold_docs, spans_key=spans_key)
     except ValueError as err:
-        msg.fail(str(err), exits=1)
-    msg.good(f"{model} on {data}: {scores['n_docs']} docs, {scores['n_gold_entities']} gold "
-             f"and {scores['n_pred_entities']} predicted entities")
+        raise EvaluateError(str(err)) from None
     _warn_no_ner(nlp, model, scores)
-    print_scores(scores)
+    speed = sum(len(doc) for doc in pred_docs) / seconds if seconds > 0 else None
+    result = {"model": model, "data": str(data), **scores, "speed": speed}
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        speed = sum(len(doc) for doc in pred_docs) / seconds if seconds > 0 else None
-        srsly.write_json(output, {"model": str(model), "data": str(data), **scores,
-                                  "speed": speed})
-        msg.good(f"Saved the scores to {output}")
+        srsly.write_json(output, result)
+    return result

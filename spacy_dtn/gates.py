@@ -17,14 +17,12 @@ aligned with the gold tags token by token. Models without gates (TTN codes, the 
 refused: they have nothing to show.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import srsly
-import typer
-from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
+from .evaluate import predict_on_gold, to_iobes, with_predicted_ents
 
 COMPONENTS = ("char", "word", "decoder")
 GATES = ("g1", "g2")
@@ -95,13 +93,6 @@ def format_statistics(stats: Dict[str, Dict[str, Any]]) -> str:
 # ------------------------------------------------------------------ one sentence (Figure 4)
 
 
-def tags_of(doc) -> List[str]:
-    """IOBES tags of ``doc.ents`` (the evaluation's conversion)."""
-    from .evaluate import to_iobes
-
-    return to_iobes(doc)
-
-
 def have_matplotlib() -> bool:
     """Whether the PNG can be drawn: matplotlib is an optional extra (``spacy_dtn[plot]``)."""
     try:
@@ -141,7 +132,7 @@ def plot_sentence(
     plt.close(fig)
 
 
-# ------------------------------------------------------------------ the command
+# ------------------------------------------------------------------ a model's gates
 
 
 def load_pipeline(model: Path):
@@ -183,57 +174,44 @@ def run_gates(
         ``visualize`` shows too). With ``spans_key`` the entities are moved onto ``ents`` of a
         new doc, and the gates go with them.
     """
-    from spacy.tokens import Doc
-
-    docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
-            for g in gold_docs]
-    preds = list(nlp.pipe(docs, batch_size=256))
+    preds = predict_on_gold(nlp, gold_docs)
     for i, doc in enumerate(preds):
         if require_gates and len(doc) and not doc._.get(GATES_EXTENSION):
             raise GatesError(f"doc {i}: the model wrote no gate values")
     if spans_key is not None:
-        from .evaluate import _with_predicted_ents
-
         views = []
         for i, doc in enumerate(preds):
-            view = _with_predicted_ents(doc, spans_key, i)
+            view = with_predicted_ents(doc, spans_key, i)
             view._.set(GATES_EXTENSION, doc._.get(GATES_EXTENSION))
             views.append(view)
         preds = views
     return preds
 
 
-def gates_cli(
-    # fmt: off
-    model: Path = typer.Argument(..., help="A trained pipeline with a dtn_ner of sharing dtn or dtn_hs"),
-    data: Path = typer.Argument(..., help="DocBin with gold entities (e.g. the target test set)"),
-    output_dir: Path = typer.Option(..., "--output-dir", help="gates.json, gates.md, sentence PNG and HTML go here"),
-    sentence: int = typer.Option(0, "--sentence", help="Index of the doc shown in the picture"),
-    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Read predictions from doc.spans[KEY] (a dtn_ner with spans_key)"),
-    torch_threads: int = typer.Option(1, "--torch-threads", help="CPU threads of PyTorch (0: PyTorch's default)"),
-    # fmt: on
-) -> None:
-    """Average gate values per gold entity type (paper Table 4) and one sentence's gates."""
+def gates(
+    model: Path, data: Path, output_dir: Path, *, sentence: int = 0,
+    spans_key: Optional[str] = None,
+) -> Tuple[str, List[str]]:
+    """Average gate values per gold entity type (paper Table 4) and one sentence's gates.
+
+    Writes ``gates.json`` (statistics and the sentence), ``gates.md`` (the table),
+    ``sentence-N.png`` (when matplotlib is installed, :func:`have_matplotlib`) and
+    ``sentence-N.html`` (``visualize``'s page of that sentence) into ``output_dir``.
+    Problems with the model or the data raise :class:`GatesError`.
+    RETURNS: the table (markdown) and the names of the files written.
+    """
     from spacy.tokens import DocBin
 
-    if torch_threads > 0:  # small sequential LSTMs: more threads were slower (see grid.py)
-        import torch
-
-        torch.set_num_threads(torch_threads)
+    if not data.is_file():
+        raise GatesError(f"data not found: {data}")
+    nlp = load_gated(model)
     try:
-        if not data.is_file():
-            raise GatesError(f"data not found: {data}")
-        nlp = load_gated(model)
-        try:
-            gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
-        except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
-            raise GatesError(f"{data}: not a readable DocBin (.spacy)") from None
-        if not 0 <= sentence < len(gold_docs):
-            raise GatesError(f"--sentence {sentence}: {data} holds {len(gold_docs)} docs")
-        preds = run_gates(nlp, gold_docs, spans_key)
-    except GatesError as err:
-        fail(str(err))
-        raise typer.Exit(1)
+        gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+    except Exception:  # spaCy's E1014, zlib, msgpack...: all mean "not a DocBin"
+        raise GatesError(f"{data}: not a readable DocBin (.spacy)") from None
+    if not 0 <= sentence < len(gold_docs):
+        raise GatesError(f"--sentence {sentence}: {data} holds {len(gold_docs)} docs")
+    preds = run_gates(nlp, gold_docs, spans_key)
     stats = gate_statistics([d._.get(GATES_EXTENSION) or {} for d in preds],
                             [token_types(g) for g in gold_docs])
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -244,8 +222,8 @@ def gates_cli(
     sharing = nlp.get_pipe("dtn_ner").network.config.sharing
     srsly.write_json(output_dir / "gates.json", {
         "model": str(model), "data": str(data), "sharing": sharing, "statistics": stats,
-        "sentence": {"index": sentence, "words": words, "gold": tags_of(gold),
-                     "predicted": tags_of(pred), "gates": gates},
+        "sentence": {"index": sentence, "words": words, "gold": to_iobes(gold),
+                     "predicted": to_iobes(pred), "gates": gates},
     })
     header = (f"# DTN gate averages (paper Table 4)\n\nModel `{model}` (sharing `{sharing}`), "
               f"data `{data}`: {len(gold_docs)} docs. Mean gate value over the tokens of each "
@@ -255,16 +233,12 @@ def gates_cli(
     png, page = output_dir / f"sentence-{sentence}.png", output_dir / f"sentence-{sentence}.html"
     written = ["gates.json", "gates.md"]
     if have_matplotlib():
-        plot_sentence(png, words, gates, tags_of(gold), tags_of(pred))
+        plot_sentence(png, words, gates, to_iobes(gold), to_iobes(pred))
         written.append(png.name)
-    else:
-        msg.warn(f"matplotlib is not installed (pip install 'spacy_dtn[plot]'): no {png.name}; "
-                 f"{page.name} shows the same gates in the browser")
     from .visualize import build_page  # here: visualize imports this module
 
     title = f"DTN gates, doc {sentence} of {data.name}"
     page.write_text(build_page([gold], [pred], title=title, meta=f"model {model}",
                                start=sentence), encoding="utf8")
     written.append(page.name)
-    print(table)
-    msg.good(f"Wrote {', '.join(written)} to {output_dir}")
+    return table, written

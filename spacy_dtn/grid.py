@@ -19,18 +19,14 @@ A run whose ``model-best`` and ``done.json`` exist is not trained again (resume 
 or add settings later); its test scores are recomputed, which is cheap next to training.
 """
 import math
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import srsly
-import typer
 from wasabi import msg
 
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
 from .nn.schemes import SHARING_CHOICES, TTN_CODES
 
 NER_RUN = "ner"  # the run folder / results key of spaCy's own ``ner`` on the target alone
@@ -275,14 +271,11 @@ def train_run(
 def evaluate_model(model_path: Path, gold_docs: List[Any], batch_size: int = 256) -> Dict[str, Any]:
     """Test scores of one ``model-best``: docs built from the gold words, ``evaluate_docs``."""
     import spacy
-    from spacy.tokens import Doc
 
-    from .evaluate import evaluate_docs
+    from .evaluate import evaluate_docs, predict_on_gold
 
     nlp = spacy.load(model_path)
-    docs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
-            for g in gold_docs]
-    preds = list(nlp.pipe(docs, batch_size=batch_size))
+    preds = predict_on_gold(nlp, gold_docs, batch_size=batch_size)
     scores = evaluate_docs(preds, gold_docs)
     scores.pop("spacy", None)
     return scores
@@ -291,9 +284,9 @@ def evaluate_model(model_path: Path, gold_docs: List[Any], batch_size: int = 256
 def cached_scores(run_dir: Path, test: str, trained: bool, compute: Callable[[], Dict[str, Any]]):
     """The run's test scores, computed once per trained model and test file.
 
-    Scoring a model on a full test set costs about a minute on CPU; a resumed grid (or two grid
-    processes sharing one output folder, each with its own settings) reuses what is kept in
-    ``test_scores.json`` unless the model was just (re)trained or the test file differs.
+    Scoring a model on a full test set is slow next to reading a file: a resumed grid (or two
+    grid processes sharing one output folder, each with its own settings) reuses what is kept
+    in ``test_scores.json`` unless the model was just (re)trained or the test file differs.
     """
     path = run_dir / SCORES_FILE
     if not trained and path.exists():
@@ -361,51 +354,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
-
-
-def grid_cli(
-    # fmt: off
-    target: Path = typer.Option(..., "--target", help="Target train DocBin (the fraction is taken from it)"),
-    source: Path = typer.Option(..., "--source", help="Source train DocBin (used in full)"),
-    dev: Path = typer.Option(..., "--dev", help="Target dev DocBin: early stopping"),
-    test: Path = typer.Option(..., "--test", help="Target test DocBin: the table's scores"),
-    sharing: str = typer.Option("dtn,dtn_hs,baseline", "--sharing", help="Comma-separated sharing settings, 'all' (27 TTN codes + dtn + dtn_hs + baseline) or 'none' (spaCy ner only)"),
-    output_dir: Path = typer.Option(..., "--output-dir", help="Runs, results.json and table.md go here"),
-    max_steps: int = typer.Option(2000, "--max-steps", help="Training steps of every run (the budget)"),
-    eval_frequency: int = typer.Option(200, "--eval-frequency", help="Steps between dev evaluations"),
-    patience: int = typer.Option(1600, "--patience", help="Stop after this many steps without a better dev score (0: never)"),
-    fraction: float = typer.Option(0.1, "--fraction", help="Share of the target train sentences used"),
-    seed: int = typer.Option(0, "--seed", help="Seed of training and of the target subsample"),
-    vectors: Optional[Path] = typer.Option(None, "--vectors", help="spaCy vectors (e.g. GloVe) for [paths] vectors"),
-    config: Path = typer.Option(Path("configs/dtn.cfg"), "--config", help="dtn_ner training config"),
-    ner_config: Path = typer.Option(Path("configs/ner_efficiency.cfg"), "--ner-config", help="spaCy ner config (target alone)"),
-    no_ner: bool = typer.Option(False, "--no-ner", help="Leave out the spaCy ner row"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
-    torch_threads: int = typer.Option(1, "--torch-threads", help="CPU threads of PyTorch (0: PyTorch's default)"),
-    # fmt: on
-) -> None:
-    """Train and score sharing settings under one budget; write the paper's Table 1."""
-    options = dict(target=str(target), source=str(source), dev=str(dev), test=str(test),
-                   max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
-                   fraction=fraction, seed=seed, vectors=str(vectors) if vectors else None,
-                   torch_threads=torch_threads,
-                   command="python -m spacy_dtn grid " + shlex.join(sys.argv[2:] if
-                   len(sys.argv) > 1 and sys.argv[1] == "grid" else sys.argv[1:]))
-    if torch_threads > 0:
-        # The DTN's LSTMs are small and sequential: on a shared 2-core machine 2 PyTorch
-        # threads made an update 10-50x slower than 1 (measured: 1.4 s vs 14-67 s, 960 words).
-        import torch
-
-        torch.set_num_threads(torch_threads)
-    try:
-        settings = parse_settings(sharing)
-        if not settings and no_ner:
-            raise GridError("nothing to run: --sharing none with --no-ner")
-        output_dir.mkdir(parents=True, exist_ok=True)
-        out = run_grid(settings, output_dir, options, config, None if no_ner else ner_config,
-                       use_gpu=gpu_id)
-    except GridError as err:
-        fail(str(err))
-        raise typer.Exit(1)
-    print(format_table(out["table"]))
-    msg.good(f"Wrote {output_dir / 'results.json'} and {output_dir / 'table.md'}")

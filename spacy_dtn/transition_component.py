@@ -1,6 +1,6 @@
 """The ``dtn_transition_ner`` component: spaCy's own ``ner`` per task, under DTN sharing.
 
-The second architecture of issue 11: the DTN's hard, soft and independent copies and its
+The DTN's second architecture: its hard, soft and independent copies and its
 per-token gates (eq. 1–4) put on spaCy's token encoder, with one transition-based output
 per task (spaCy's ``EntityRecognizer`` with ``spacy.TransitionBasedParser.v2``). With
 ``sharing = "baseline"`` it computes exactly what spaCy's ``ner`` over an inline

@@ -22,11 +22,9 @@ import http.server
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-import typer
 from wasabi import msg
 
 from .component import GATES_EXTENSION
-from .convert.cli import fail  # one-line errors: wasabi's msg.fail wraps at 80 columns
 from .gates import GatesError, enable_gates, gate_names, load_pipeline, run_gates
 
 Triple = Tuple[int, int, str]  # (start token, end token, label): what strict matching compares
@@ -347,39 +345,18 @@ def serve(page: str, port: int, host: str = "127.0.0.1") -> None:
         server.server_close()
 
 
-def visualize_cli(
-    # fmt: off
-    model: Path = typer.Argument(..., help="A trained pipeline (dtn_ner or any NER; a DTN gets a gate band)"),
-    data: Path = typer.Argument(..., help="DocBin with gold entities (e.g. the target test set)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the page to this HTML file"),
-    serve_port: Optional[int] = typer.Option(None, "--serve", help="Serve the page on this port (blocking)"),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address --serve listens on"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N docs of DATA"),
-    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Read predictions from doc.spans[KEY] (a dtn_ner with spans_key)"),
-    torch_threads: int = typer.Option(1, "--torch-threads", help="CPU threads of PyTorch (0: PyTorch's default)"),
-    # fmt: on
-) -> None:
-    """Gold and predicted entities per sentence, errors marked, counts per type, DTN gates."""
-    if output is None and serve_port is None:
-        fail("nothing to do: give --output PAGE.html or --serve PORT (or both)")
-        raise typer.Exit(1)
-    if limit is not None and limit < 1:
-        fail(f"--limit {limit}: give a positive number of docs")
-        raise typer.Exit(1)
-    if torch_threads > 0:  # small sequential LSTMs: more threads were slower (see grid.py)
-        import torch
+def visualize(
+    model: Path, data: Path, *, limit: Optional[int] = None, spans_key: Optional[str] = None
+) -> Tuple[str, int]:
+    """The error-analysis page of ``model`` on the first ``limit`` docs (all when None) of the
+    DocBin ``data``; problems with the arguments, the model or the data raise
+    :class:`VisualizeError`.
 
-        torch.set_num_threads(torch_threads)
-    try:
-        gold, preds, _ = predict(model, data, limit, spans_key)
-    except VisualizeError as err:
-        fail(str(err))
-        raise typer.Exit(1)
+    RETURNS: the page (HTML) and the number of docs on it.
+    """
+    if limit is not None and limit < 1:
+        raise VisualizeError(f"--limit {limit}: give a positive number of docs")
+    gold, preds, _ = predict(model, data, limit, spans_key)
     page = build_page(gold, preds, title=f"Entity errors: {data.name}",
                       meta=f"model {model} · data {data} · {len(gold)} docs")
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(page, encoding="utf8")
-        msg.good(f"Wrote {output} ({len(gold)} docs, {len(page.encode('utf8')) // 1024} KiB)")
-    if serve_port is not None:
-        serve(page, serve_port, host)
+    return page, len(gold)

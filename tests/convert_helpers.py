@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from spacy_dtn.convert.cli import convert_cli, subsample_cli
+from spacy_dtn.cli.convert import convert_cli, subsample_cli
 
 
 
@@ -16,7 +16,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def cli_app() -> typer.Typer:
-    """The two commands on a local typer app, exactly as ``spacy_dtn.__main__`` registers them."""
+    """The two commands on a local typer app, exactly as ``spacy_dtn.cli`` registers them."""
     app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
     app.command("convert")(convert_cli)
     app.command("subsample")(subsample_cli)

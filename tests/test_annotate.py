@@ -113,8 +113,8 @@ def test_long_note_offsets_point_into_the_note(model_dir, sentences, tmp_path):
     assert record["entities"], "the model finds entities in BC5CDR text"
     for ent in record["entities"]:
         assert text[ent["start"]:ent["end"]] == ent["text"]
-    # The first two pieces and the last one, annotated alone and shifted by hand (not all
-    # pieces: this machine is slow), hold exactly the note's entities in their ranges.
+    # The first two pieces and the last one, annotated alone and shifted by hand (a sample of
+    # the pieces, to keep the test short), hold exactly the note's entities in their ranges.
     nlp = spacy.load(model_dir)
     for offset, piece in pieces[:2] + pieces[-1:]:
         expected = [(offset + e.start_char, offset + e.end_char, e.label_)

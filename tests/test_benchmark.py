@@ -11,7 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from dtn_helpers import corpus_path
-from spacy_dtn.benchmark import DTN, NER, alternate, benchmark_cli
+from spacy_dtn.benchmark import DTN, NER, alternate
+from spacy_dtn.cli.benchmark import benchmark_cli
 
 # The command alone (as ``python -m spacy_dtn benchmark`` registers it), so that this test
 # does not depend on the other commands of the app.

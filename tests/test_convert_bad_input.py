@@ -1,4 +1,4 @@
-"""Regressions of issue 13: each bad input is a clean ``file:line`` error or a counted repair.
+"""Regressions: each bad input is a clean ``file:line`` error or a counted repair.
 
 One test (or a few) per reported problem, through the API and, where the CLI differed, through
 the command: exit status 1, one ``✘ file:line: ...`` line, no traceback and no output file.

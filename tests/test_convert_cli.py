@@ -163,7 +163,7 @@ def test_in_a_subprocess(tmp_path):
         prefix = ["-m", "spacy_dtn"]
     else:
         app = (
-            "import typer; from spacy_dtn.convert.cli import convert_cli, subsample_cli; "
+            "import typer; from spacy_dtn.cli.convert import convert_cli, subsample_cli; "
             "app = typer.Typer(pretty_exceptions_enable=False); "
             "app.command('convert')(convert_cli); "
             "app.command('subsample')(subsample_cli); app()"

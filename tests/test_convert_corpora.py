@@ -1,6 +1,6 @@
 """The real corpora of ``../shared/data``: the converters reproduce the data README's counts.
 
-OntoNotes (2.7M tokens) takes minutes on two cores and is checked by
+OntoNotes (2.7M tokens) is too large for the test suite and is checked by
 ``scripts/check_corpus_counts.py`` instead; ``test_convert_ontonotes.py`` converts three of
 its real files.
 """

@@ -13,9 +13,9 @@ converter's code:
   ``skipped`` and ``repaired`` equal to what was damaged and repaired;
 * never an entity labelled ``FUZZ`` (the label of every invalid tag the fuzzer writes).
 
-Examples per test: ``SPACY_DTN_FUZZ_EXAMPLES`` (default 300, about 25 s for all six tests on
-one core); ``SPACY_DTN_FUZZ_RANDOM=1`` draws new random inputs instead of the fixed, derandomised
-ones. The long run recorded in docs/converters.md used 10,000 per test.
+Examples per test: ``SPACY_DTN_FUZZ_EXAMPLES`` (default 300); ``SPACY_DTN_FUZZ_RANDOM=1``
+draws new random inputs instead of the fixed, derandomised ones. The long run recorded in
+docs/converters.md used 10,000 per test.
 """
 
 import functools

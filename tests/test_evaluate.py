@@ -10,7 +10,8 @@ import typer
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
-from spacy_dtn.evaluate import evaluate_cli, evaluate_docs, to_iobes
+from spacy_dtn.cli.evaluate import evaluate_cli
+from spacy_dtn.evaluate import evaluate_docs, to_iobes
 
 from dtn_helpers import DATA, corpus_path, read_iob
 runner = CliRunner()
@@ -208,7 +209,7 @@ def test_module_command(real):
     assert "micro avg" in result.output
 
 
-# ---------------------------------------------------------------- nothing to score (issue 13)
+# ---------------------------------------------------------------- nothing to score
 
 
 @pytest.fixture

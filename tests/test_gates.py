@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 import typer
 
 from dtn_helpers import read_examples, train_steps
+from spacy_dtn.cli.gates import gates_cli
 from spacy_dtn.gates import (
-    format_statistics, gate_names, gate_statistics, gates_cli, plot_sentence, token_types,
+    format_statistics, gate_names, gate_statistics, plot_sentence, token_types,
 )
 
 

@@ -15,7 +15,7 @@ from spacy.training import biluo_tags_to_spans
 from spacy.vocab import Vocab
 
 from .docs import make_doc, set_entities
-from .errors import ConversionError, skip_or_raise
+from .errors import ConversionError
 from .summary import ConversionSummary
 from .tags import detect_scheme, find_tag_error, normalise_scheme, to_biluo
 from .textio import BadLine, read_lines
@@ -142,7 +142,7 @@ def convert_columns(
                 if problem is not None:
                     error = ConversionError(path, sent.lines[problem[0]], problem[1])
             if error is not None:
-                skip_or_raise(error, lenient=lenient, summary=summary, what="sentences")
+                summary.skip_or_raise(error, lenient=lenient, what="sentences")
                 continue
             biluo = to_biluo(tags, file_scheme)
             if not doc_per_document:

@@ -15,6 +15,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
+from ..subsample import subsample
 from .errors import ConversionError
 from .summary import ConversionSummary
 
@@ -120,3 +121,26 @@ def write_docbin(docs: Iterable[Doc], path) -> int:
     data, n = docbin_bytes(docs)
     write_files({Path(path): data})
     return n
+
+
+def subsample_docbin(
+    input_path: Union[str, Path], output_path: Union[str, Path], fraction: float, seed: int
+) -> Tuple[int, int]:
+    """Keep a seeded fraction of the Docs of a DocBin file and write them to another.
+
+    The selection is :func:`spacy_dtn.subsample.subsample` (the same Docs for the same seed
+    anywhere). RETURNS: the number of Docs kept and the number read.
+    """
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise ConversionError(input_path, None, "no such file")
+    try:
+        db = DocBin().from_disk(input_path)
+    except Exception as err:  # srsly/msgpack/zlib raise many types on a file that is not a DocBin
+        raise ConversionError(
+            input_path, None, f"not a readable DocBin ({type(err).__name__})"
+        ) from None
+    docs = list(db.get_docs(Vocab()))
+    kept = subsample(docs, fraction, seed)
+    write_docbin(kept, output_path)
+    return len(kept), len(docs)

@@ -1,4 +1,4 @@
-"""The one exception every converter raises for bad input, and the strict/lenient switch.
+"""The one exception every converter raises for bad input.
 
 A user who hands us a broken corpus needs to know *where* it is broken: every
 :class:`ConversionError` names the file and, where there is one, the line (1-based). The
@@ -7,10 +7,7 @@ the converter was asked to ``show_text``.
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .summary import ConversionSummary
+from typing import Optional, Union
 
 
 class ConversionError(ValueError):
@@ -29,16 +26,3 @@ class ConversionError(ValueError):
     def __reduce__(self):  # keep it picklable despite the custom __init__
         return (type(self), (self.path, self.line, self.message))
 
-
-def skip_or_raise(
-    error: ConversionError, *, lenient: bool, summary: "ConversionSummary", what: str
-) -> None:
-    """Raise ``error``, or (``lenient``) count the skipped ``what`` in the summary and go on.
-
-    Converters call this at every point where an input item cannot be converted faithfully,
-    so that strict mode stops at the first problem and lenient mode never drops anything
-    without counting it.
-    """
-    if not lenient:
-        raise error
-    summary.skip(what, error)

@@ -14,7 +14,7 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from .docs import Entity, make_doc, set_entities
-from .errors import ConversionError, skip_or_raise
+from .errors import ConversionError
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
 
@@ -170,7 +170,7 @@ def find_pairs(
             error = ConversionError(
                 ann, None, f"no note text {stem}.txt found for this annotation file"
             )
-            skip_or_raise(error, lenient=lenient, summary=summary, what="annotation files")
+            summary.skip_or_raise(error, lenient=lenient, what="annotation files")
             continue
         used.add(note.resolve())
         pairs.append((ann, note))
@@ -264,7 +264,7 @@ def convert_note_pairs(
             note = read_note(note_path, summary)
         except ConversionError as err:
             summary.files_read += 1
-            skip_or_raise(err, lenient=lenient, summary=summary, what="notes")
+            summary.skip_or_raise(err, lenient=lenient, what="notes")
             continue
         summary.files_read += 2
         entities = read_annotations(ann_path, note, summary, lenient, show_text)

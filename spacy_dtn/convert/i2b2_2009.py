@@ -21,7 +21,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .docs import Entity
-from .errors import ConversionError, skip_or_raise
+from .errors import ConversionError
 from .i2b2 import OFFSET, Note, convert_note_pairs, mismatch_error, parse_position, text_matches
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
@@ -154,7 +154,7 @@ def read_entries(
                 raise line.error
             entities.extend(parse_entry(path, number, line, note, summary, show_text))
         except ConversionError as err:
-            skip_or_raise(err, lenient=lenient, summary=summary, what="medication entries")
+            summary.skip_or_raise(err, lenient=lenient, what="medication entries")
     return entities
 
 

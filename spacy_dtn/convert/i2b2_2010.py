@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .docs import Entity
-from .errors import ConversionError, skip_or_raise
+from .errors import ConversionError
 from .i2b2 import OFFSET, convert_note_pairs, mismatch_error, parse_position, text_matches
 from .summary import ConversionSummary
 from .textio import BadLine, read_lines
@@ -40,7 +40,7 @@ def read_concepts(
         try:
             entities.append(_parse_line(con_path, number, line, note, show_text))
         except ConversionError as err:
-            skip_or_raise(err, lenient=lenient, summary=summary, what="concepts")
+            summary.skip_or_raise(err, lenient=lenient, what="concepts")
     return entities
 
 

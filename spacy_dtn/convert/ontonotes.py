@@ -25,7 +25,7 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from .docs import Entity, make_doc, set_entities
-from .errors import ConversionError, skip_or_raise
+from .errors import ConversionError
 from .summary import ConversionSummary
 from .textio import BadLine, decode_lines, read_bytes
 
@@ -235,7 +235,7 @@ def parse_file(
                 except ConversionError as e:
                     err = e
             if err is not None:
-                skip_or_raise(err, lenient=lenient, summary=summary, what="sentences")
+                summary.skip_or_raise(err, lenient=lenient, what="sentences")
             else:
                 assert part is not None
                 part.sentences.append([r[3] for r in rows])
@@ -255,10 +255,9 @@ def parse_file(
                     if m is None
                     else "#begin document before #end document"
                 )
-                skip_or_raise(
+                summary.skip_or_raise(
                     ConversionError(path, number, why),
                     lenient=lenient,
-                    summary=summary,
                     what="document markers",
                 )
                 if part is not None:
@@ -273,10 +272,9 @@ def parse_file(
         if line.startswith("#end document"):
             end_sentence()
             if part is None:
-                skip_or_raise(
+                summary.skip_or_raise(
                     ConversionError(path, number, "#end document without #begin document"),
                     lenient=lenient,
-                    summary=summary,
                     what="document markers",
                 )
             else:
@@ -301,10 +299,9 @@ def parse_file(
         lines.append(number)
     end_sentence()
     if part is not None:
-        skip_or_raise(
+        summary.skip_or_raise(
             ConversionError(path, part.line, "#begin document without #end document"),
             lenient=lenient,
-            summary=summary,
             what="document markers",
         )
         yield part

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from wasabi import Printer
 
+from .errors import ConversionError
+
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
-
-    from .errors import ConversionError
 
 #: At most this many problem messages are kept (all are counted).
 MAX_PROBLEMS = 1000
@@ -67,12 +67,23 @@ class ConversionSummary:
         self.repaired += n
         self.details[f"repaired: {reason}"] += n
 
-    def skip(self, what: str, error: "ConversionError") -> None:
+    def skip(self, what: str, error: ConversionError) -> None:
         """Count an item left out in lenient mode, and keep where it was (no input text)."""
         self.skipped += 1
         self.details[f"skipped: {what}"] += 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(str(error))
+
+    def skip_or_raise(self, error: ConversionError, *, lenient: bool, what: str) -> None:
+        """Raise ``error``, or (``lenient``) count the skipped ``what`` and go on.
+
+        Converters call this at every point where an input item cannot be converted faithfully,
+        so that strict mode stops at the first problem and lenient mode never drops anything
+        without counting it.
+        """
+        if not lenient:
+            raise error
+        self.skip(what, error)
 
     def note(self, what: str, n: int = 1) -> None:
         """Count something worth knowing that changes nothing (e.g. ``nm`` fields)."""
