@@ -40,9 +40,12 @@ DEFAULT_SYSTEMS = {
     "ner": "configs/ner_efficiency.cfg",
 }
 #: Systems known by name beyond the defaults: the DTN on spaCy's own ner
-#: (``dtn_transition_ner``), without and with label-mapped output sharing.
+#: (``dtn_transition_ner``), without and with label-mapped output sharing; the BiLSTM DTN
+#: and its baseline with the CRF output (``decoder = "crf"``).
 KNOWN_SYSTEMS = {
     **DEFAULT_SYSTEMS,
+    "dtn_crf": "configs/dtn.cfg --components.dtn_ner.model.decoder crf",
+    "baseline_crf": "configs/baseline.cfg --components.dtn_ner.model.decoder crf",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
 }

@@ -51,6 +51,8 @@ def test_systems_and_seeds_parsing():
                                               "ner": "configs/ner_efficiency.cfg"}
     assert parse_systems(["mine=configs/x.cfg"]) == {"mine": "configs/x.cfg"}
     assert parse_systems(["dtn_tb_ta"])["dtn_tb_ta"].startswith("configs/dtn_tb.cfg --comp")
+    assert parse_systems(["dtn_crf"]) == {
+        "dtn_crf": "configs/dtn.cfg --components.dtn_ner.model.decoder crf"}
     with pytest.raises(CompareError, match="unknown system"):
         parse_systems(["crf"])
     assert parse_seeds("2,0,1,0") == [0, 1, 2]

@@ -31,7 +31,7 @@ def compare_cli(
     dev: Path = Opt(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
     test: Path = Opt(..., "--test", help="Target test DocBin: the reported scores"),
     output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct)"),
-    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, or NAME=CONFIG [spacy train overrides]; repeat the option"),
+    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = Opt("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = Opt(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = Opt(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
