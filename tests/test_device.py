@@ -127,7 +127,7 @@ def test_network_runs_on_a_device_with_cpu_lengths(sharing, task):
     network = tiny_network(sharing).to(DEVICE)
     inputs = network_inputs([3, 5, 2], n_words=6, device=DEVICE, task=task)
     loss, tags, gates = train_and_predict(network, inputs)
-    assert loss.device == DEVICE and loss.shape == () and torch.isfinite(loss)
+    assert loss.device == DEVICE and loss.shape == ()  # a meta tensor has no value to check
     assert tags.device == DEVICE and tags.shape == (10,) and tags.dtype == torch.long
     assert all(v.device == DEVICE and v.shape == (10,) for v in gates.values())
     if task == "target" and sharing == "dtn":
