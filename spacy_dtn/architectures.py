@@ -81,11 +81,20 @@ def build_word_embed(
     rows: Sequence[int] = (5000, 1000, 2500, 2500),
     include_static_vectors: bool = True,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """``emb_word``: spaCy's hash embedding, mixed with the vocab's static vectors.
+    """``spacy_dtn.WordEmbed.v1``: ``emb_word``, spaCy's hash embedding, mixed with the
+    vocab's static vectors.
 
     A context-free embedding, as in the paper (the BiLSTM does the contextualising). With
     ``include_static_vectors`` the vocab's vectors (GloVe through ``spacy init vectors``) are
     projected in; a vocab without vectors contributes zeros, so one config serves both.
+
+    width (int): The output width, the word vectors' size. If in doubt, 100 (the paper's).
+    attrs (Sequence[str]): The token attributes hashed into embedding tables, one table
+        each (as spaCy's ``MultiHashEmbed``). If in doubt, NORM, PREFIX, SUFFIX and SHAPE.
+    rows (Sequence[int]): The rows of each attribute's table; hashing lets them be few.
+        If in doubt, 5000, 1000, 2500, 2500.
+    include_static_vectors (bool): Project the vocab's static vectors in when it has some
+        (zeros when it has none). If in doubt, true.
     """
     embed = MultiHashEmbed(
         width=width, attrs=list(attrs), rows=list(rows),
@@ -143,54 +152,78 @@ def _optional_vectors_forward(model: Model, docs: List[Doc], is_train: bool):
     return Ragged(zeros, lengths), lambda d_ragged: []
 
 
+#: The paper's sizes and rates ("Model Settings"): the defaults of both tagger versions.
+_PAPER = NetworkConfig()
+#: Characters kept of a word (first and last halves of a longer one).
+MAX_WORD_CHARS = 32
+
+
 def build_dtn_tagger(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    sharing: str = "dtn",
-    char_embed: int = 25,
-    char_hidden: int = 50,
-    word_hidden: int = 100,
-    decoder_hidden: int = 50,
-    tag_embed: int = 50,
-    dropout: float = 0.5,
-    share_lambda: float = 0.001,
-    n_char_buckets: int = 2048,
-    max_word_chars: int = 32,
+    sharing: str = _PAPER.sharing,
+    char_embed: int = _PAPER.char_embed,
+    char_hidden: int = _PAPER.char_hidden,
+    word_hidden: int = _PAPER.word_hidden,
+    decoder_hidden: int = _PAPER.decoder_hidden,
+    tag_embed: int = _PAPER.tag_embed,
+    dropout: float = _PAPER.dropout,
+    share_lambda: float = _PAPER.share_lambda,
+    n_char_buckets: int = _PAPER.n_char_buckets,
+    max_word_chars: int = MAX_WORD_CHARS,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
     normalize: bool = True,
     label_map: Optional[Union[str, Dict[str, str]]] = "name",
-    decoder: str = "lstm",
+    decoder: str = _PAPER.decoder,
 ) -> Model[DTNInput, DTNOutput]:
-    """``spacy_dtn.DTNTagger.v2``: the DTN tagger; its PyTorch network is built when the
+    """``spacy_dtn.DTNTagger.v2``: the DTN tagger. Its PyTorch network is built when the
     model is initialised with its tasks (:class:`DTNTasks`, from the component).
 
-    ``v2`` adds ``normalize`` and ``label_map`` to ``v1`` (the paper's network, which is what
-    pipelines saved by 0.1.0 name and compute: :func:`build_dtn_tagger_v1`).
+    ``v2`` adds ``normalize``, ``label_map`` and ``decoder`` to ``v1`` (the paper's network,
+    which is what pipelines saved by 0.1.0 name and compute: :func:`build_dtn_tagger_v1`).
+    The defaults are the paper's sizes and rates (:class:`spacy_dtn.nn.NetworkConfig`) and
+    ``v2``'s own switches; the ``dtn_ner`` factory's default config, the recommended
+    settings, changes only ``dropout``, and the project's configs are checked against it
+    (``tests/test_configs.py``).
 
-    tok2vec: the word embeddings ``emb_word``, shared by all tasks.
-    sharing: ``dtn``, ``dtn_hs``, ``baseline`` (target only), a TTN code (``HIS``: char
-        encoder, word encoder, decoder from I/H/S), ``T-B`` or ``T-C``.
-    char_embed, char_hidden: character embedding size; character BiLSTM units per direction.
-    word_hidden: word BiLSTM units per direction. decoder_hidden: decoder LSTM units.
-    tag_embed: size of the previous-tag embedding fed to the decoder.
-    dropout: dropout after every LSTM and on the word embeddings (PyTorch; spaCy's
-        ``training.dropout`` reaches only the tok2vec's own layers).
-    share_lambda: λ of the soft-sharing loss ``λ·‖θ_target − θ_source‖²``.
-    n_char_buckets: characters are hashed into this many embedding rows.
-    max_word_chars: a longer word keeps its first and last halves.
-    mixed_precision: autocast on a CUDA GPU (refused on CPU).
-    word_width: width of the tok2vec output; by default its ``nO``. Set it for a tok2vec that
-        learns its width only from data, e.g. a ``TransformerListener`` (the hidden size).
-    normalize: scale each component's output to zero mean, unit variance per token (no
-        parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
-    label_map: label-mapped output sharing (Yang et al.'s T-A): ``"name"`` ties a source label
-        to the target label of the same name, a dict ``{source label: target label}`` ties
-        the pairs given; a tied label has one tag embedding and output row for both tasks.
-    decoder: ``"lstm"``, the paper's decoder (the previous tag fed back, greedy decoding), or
-        ``"crf"``: the decoder LSTM reads the word encoder's output only and a linear-chain
-        CRF per task scores whole tag sequences (Viterbi decoding; ``tag_embed`` unused).
-        The default stays ``"lstm"`` so that saved ``v2`` pipelines load as trained; the
-        project's configs set it. If in doubt, ``"crf"``.
+    tok2vec (Model[List[Doc], List[Floats2d]]): The word embeddings ``emb_word``, shared by
+        all tasks. If in doubt, ``spacy_dtn.WordEmbed.v1``; a listener needs ``word_width``.
+    sharing (str): How the tasks share the three components: ``dtn`` (hard and soft sharing
+        mixed by two gates), ``dtn_hs`` (hard and soft, gate g1 only), ``baseline`` (the
+        target alone), a TTN code (``HIS``: char encoder, word encoder, decoder each
+        I(ndependent), H(ard) or S(oft) shared), ``T-B`` or ``T-C``. If in doubt, ``dtn``.
+    char_embed (int): The size of the character embeddings. If in doubt, 25.
+    char_hidden (int): The character BiLSTM's units per direction. If in doubt, 50.
+    word_hidden (int): The word BiLSTM's units per direction. If in doubt, 100.
+    decoder_hidden (int): The decoder LSTM's units. If in doubt, 50.
+    tag_embed (int): The size of the previous-tag embedding the ``lstm`` decoder reads
+        (unused by ``crf``). If in doubt, 50.
+    dropout (float): Dropout after every LSTM and on the word embeddings, in PyTorch
+        (spaCy's ``training.dropout`` reaches only the tok2vec's own layers). The default is
+        the paper's 0.5. If in doubt, 0.4 (chosen on BC5CDR dev, with ``normalize``).
+    share_lambda (float): λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
+        If in doubt, 0.001 (near the cross-entropy at initialisation for these sizes).
+    n_char_buckets (int): Characters are hashed into this many embedding rows.
+        If in doubt, 2048.
+    max_word_chars (int): A longer word keeps its first and last halves. If in doubt, 32.
+    mixed_precision (bool): Autocast and a gradient scaler around the network, on a CUDA
+        GPU only (training on the CPU is refused). If in doubt, false.
+    word_width (Optional[int]): The width of the tok2vec's output; null: its ``nO``. Set it
+        for a tok2vec that learns its width only from data, e.g. a ``TransformerListener``
+        (the transformer's hidden size). If in doubt, null.
+    normalize (bool): Scale each component's output to zero mean, unit variance per token
+        (no parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
+        If in doubt, true.
+    label_map (Optional[Union[str, Dict[str, str]]]): Label-mapped output sharing (Yang et
+        al.'s T-A): ``"name"`` ties a source label to the target label of the same name, a
+        table ``{source label: target label}`` ties the pairs given, null ties nothing; a
+        tied label has one tag embedding and output row for both tasks. If in doubt,
+        ``"name"``.
+    decoder (str): ``"lstm"``, the paper's decoder (the previous tag fed back, greedy
+        decoding), or ``"crf"``: the decoder LSTM reads the word encoder's output only and
+        a linear-chain CRF per task scores whole tag sequences (Viterbi decoding;
+        ``tag_embed`` unused). The default stays ``"lstm"`` so that saved ``v2`` pipelines
+        load as trained. If in doubt, ``"crf"``.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
@@ -219,24 +252,28 @@ def build_dtn_tagger(
 
 def build_dtn_tagger_v1(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    sharing: str = "dtn",
-    char_embed: int = 25,
-    char_hidden: int = 50,
-    word_hidden: int = 100,
-    decoder_hidden: int = 50,
-    tag_embed: int = 50,
-    dropout: float = 0.5,
-    share_lambda: float = 0.001,
-    n_char_buckets: int = 2048,
-    max_word_chars: int = 32,
+    sharing: str = _PAPER.sharing,
+    char_embed: int = _PAPER.char_embed,
+    char_hidden: int = _PAPER.char_hidden,
+    word_hidden: int = _PAPER.word_hidden,
+    decoder_hidden: int = _PAPER.decoder_hidden,
+    tag_embed: int = _PAPER.tag_embed,
+    dropout: float = _PAPER.dropout,
+    share_lambda: float = _PAPER.share_lambda,
+    n_char_buckets: int = _PAPER.n_char_buckets,
+    max_word_chars: int = MAX_WORD_CHARS,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
 ) -> Model[DTNInput, DTNOutput]:
     """``spacy_dtn.DTNTagger.v1``: the paper's network exactly, as saved by 0.1.0.
 
-    The arguments are those of :func:`build_dtn_tagger` (``v2``), with ``normalize = false``
-    and no ``label_map``; kept so that pipelines trained before ``v2`` load and predict as
-    they did (``configs/dtn_trf.cfg`` uses it too).
+    ``v2`` (:func:`build_dtn_tagger`) with ``normalize = false``, no ``label_map`` and the
+    ``lstm`` decoder; kept so that pipelines trained before ``v2`` load and predict as they
+    did (``configs/dtn_trf.cfg`` uses it too).
+
+    tok2vec, sharing, char_embed, char_hidden, word_hidden, decoder_hidden, tag_embed,
+    dropout, share_lambda, n_char_buckets, max_word_chars, mixed_precision, word_width:
+        as for ``spacy_dtn.DTNTagger.v2``, defaults included.
     """
     return build_dtn_tagger(
         tok2vec, sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
@@ -261,19 +298,26 @@ def build_dtn_transition_model(
 
     The model of ``dtn_transition_ner`` (:mod:`spacy_dtn.layers.gated_encoder`).
 
-    embed: the token embedding, shared by every task (as spaCy's ``MultiHashEmbed.v2``).
-    encode: the context encoder (as ``spacy.MaxoutWindowEncoder.v2``); its copies are the
-        hard (shared), soft (one per task) and independent (target) paths.
-    sharing: ``dtn`` (both gates), ``dtn_hs`` (hard and soft, gate g1 only) or ``baseline``
-        (the target alone: spaCy's ``ner`` with an inline tok2vec).
-    share_lambda: λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
-    hidden_width, maxout_pieces: of each task's transition-based output layer
-        (``spacy.TransitionBasedParser.v2``).
-    source: the name of the source task (``spacy_dtn.TransferCorpus.v1``'s ``source_name``).
-    label_map: label-mapped output sharing (Yang et al.'s T-A) for the output layers: "name"
-        makes the source's action for a label and the target's action for the label of the
-        same name one row of weights (``O`` too); a table ``{source label: target label}``
-        maps explicitly; null (default) ties nothing.
+    embed (Model[List[Doc], List[Floats2d]]): The token embedding, shared by every task.
+        If in doubt, spaCy's ``spacy.MultiHashEmbed.v2``.
+    encode (Model[List[Floats2d], List[Floats2d]]): The context encoder; its copies are the
+        hard (shared), soft (one per task) and independent (target) paths. If in doubt,
+        ``spacy.MaxoutWindowEncoder.v2``.
+    sharing (str): ``dtn`` (both gates), ``dtn_hs`` (hard and soft, gate g1 only) or
+        ``baseline`` (the target alone: spaCy's ``ner`` with an inline tok2vec). If in
+        doubt, ``dtn``.
+    share_lambda (float): λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
+        If in doubt, 0.001.
+    hidden_width (int): The hidden width of each task's transition-based output layer
+        (``spacy.TransitionBasedParser.v2``). If in doubt, 64.
+    maxout_pieces (int): The maxout pieces of that layer. If in doubt, 2.
+    source (str): The name of the source task (``spacy_dtn.TransferCorpus.v1``'s
+        ``source_name``). If in doubt, ``source``.
+    label_map (Union[None, str, Dict[str, str]]): Label-mapped output sharing (Yang et al.'s
+        T-A) for the output layers: "name" makes the source's action for a label and the
+        target's action for the label of the same name one row of weights (``O`` too); a
+        table ``{source label: target label}`` maps explicitly; null ties nothing. If in
+        doubt, null (the default).
     """
     return build_transition_models(
         embed, encode, sharing=sharing, share_lambda=share_lambda,
