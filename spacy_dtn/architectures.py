@@ -357,8 +357,8 @@ def _load_saved_by_0_1_0(model: Model) -> None:
         return
     if tasks is None or config is None:
         raise ValueError(
-            "dtn_ner: this model was saved by spacy_dtn 0.1.0 before it was initialised and "
-            "holds no network; initialize and train the pipeline again."
+            "dtn_ner: these weights were saved by spacy_dtn 0.1.0 without the tasks they were "
+            "trained for; train the pipeline again with this version."
         )
     config = NetworkConfig(**{**config, "word_width": _word_width(model)})
     shim.load_legacy(config, tasks["target"], tasks["labels"])
@@ -388,7 +388,7 @@ def drop_sources(model: Model) -> None:
     Target predictions are unchanged and the saved model is smaller; the model can no longer
     train on source batches.
     """
-    get_network(model)
+    get_network(model)  # fails clearly before initialize
     _shim(model).drop_sources()
 
 
