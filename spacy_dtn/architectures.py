@@ -1,14 +1,15 @@
-"""Thinc architectures: ``spacy_dtn.DTNTagger.v1`` and its default word embedding.
+"""Thinc architectures: ``spacy_dtn.DTNTagger.v1``/``v2`` and their default word embedding.
 
-The tagger is a Thinc model with a spaCy ``tok2vec`` sublayer (``model.get_ref("tok2vec")``;
-a listener works too) and, once the component knows its tasks and labels, a
-``PyTorchWrapper`` around :class:`spacy_dtn.nn.DTNNetwork`. Its input is a :class:`DTNInput`
-(docs, task, gold tag ids or None); arrays cross into PyTorch by ``xp2torch`` on the shim's
-device, so the same code runs under numpy and cupy.
+The tagger is a Thinc model of two layers: a spaCy ``tok2vec`` (``model.get_ref("tok2vec")``;
+a listener works too) and a ``PyTorchWrapper`` whose shim (:mod:`spacy_dtn.layers.network_shim`)
+builds :class:`spacy_dtn.nn.DTNNetwork` when the model is initialised with its tasks
+(:class:`DTNTasks`) and saves it with its spec. Its input is a :class:`DTNInput` (docs, task,
+gold tag ids or None); arrays cross into PyTorch by ``xp2torch`` on the shim's device, so the
+same code runs under numpy and cupy. Only this module reaches into the shim; the rest of the
+plugin uses :func:`get_network`, :func:`get_labels` and :func:`drop_sources`.
 """
-import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
@@ -16,10 +17,11 @@ import torch
 from spacy.attrs import ORTH
 from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
-from thinc.api import ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints1d, Ragged
 
+from .layers.network_shim import NetworkShim, NetworkSpec
 from .layers.transition_model import build_transition_models
 from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
 
@@ -43,6 +45,15 @@ class DTNInput:
     task: str
     gold: Optional[List[Ints1d]] = None
     return_gates: bool = False
+
+
+@dataclass
+class DTNTasks:
+    """What the tagger's ``initialize`` builds its network for (its ``Y``): the target task
+    and each task's entity labels (the target's included)."""
+
+    target: str
+    labels: Dict[str, Sequence[str]]
 
 
 @dataclass
@@ -70,11 +81,20 @@ def build_word_embed(
     rows: Sequence[int] = (5000, 1000, 2500, 2500),
     include_static_vectors: bool = True,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """``emb_word``: spaCy's hash embedding, mixed with the vocab's static vectors.
+    """``spacy_dtn.WordEmbed.v1``: ``emb_word``, spaCy's hash embedding, mixed with the
+    vocab's static vectors.
 
     A context-free embedding, as in the paper (the BiLSTM does the contextualising). With
     ``include_static_vectors`` the vocab's vectors (GloVe through ``spacy init vectors``) are
     projected in; a vocab without vectors contributes zeros, so one config serves both.
+
+    width (int): The output width, the word vectors' size. If in doubt, 100 (the paper's).
+    attrs (Sequence[str]): The token attributes hashed into embedding tables, one table
+        each (as spaCy's ``MultiHashEmbed``). If in doubt, NORM, PREFIX, SUFFIX and SHAPE.
+    rows (Sequence[int]): The rows of each attribute's table; hashing lets them be few.
+        If in doubt, 5000, 1000, 2500, 2500.
+    include_static_vectors (bool): Project the vocab's static vectors in when it has some
+        (zeros when it has none). If in doubt, true.
     """
     embed = MultiHashEmbed(
         width=width, attrs=list(attrs), rows=list(rows),
@@ -132,54 +152,78 @@ def _optional_vectors_forward(model: Model, docs: List[Doc], is_train: bool):
     return Ragged(zeros, lengths), lambda d_ragged: []
 
 
+#: The paper's sizes and rates ("Model Settings"): the defaults of both tagger versions.
+_PAPER = NetworkConfig()
+#: Characters kept of a word (first and last halves of a longer one).
+MAX_WORD_CHARS = 32
+
+
 def build_dtn_tagger(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    sharing: str = "dtn",
-    char_embed: int = 25,
-    char_hidden: int = 50,
-    word_hidden: int = 100,
-    decoder_hidden: int = 50,
-    tag_embed: int = 50,
-    dropout: float = 0.5,
-    share_lambda: float = 0.001,
-    n_char_buckets: int = 2048,
-    max_word_chars: int = 32,
+    sharing: str = _PAPER.sharing,
+    char_embed: int = _PAPER.char_embed,
+    char_hidden: int = _PAPER.char_hidden,
+    word_hidden: int = _PAPER.word_hidden,
+    decoder_hidden: int = _PAPER.decoder_hidden,
+    tag_embed: int = _PAPER.tag_embed,
+    dropout: float = _PAPER.dropout,
+    share_lambda: float = _PAPER.share_lambda,
+    n_char_buckets: int = _PAPER.n_char_buckets,
+    max_word_chars: int = MAX_WORD_CHARS,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
     normalize: bool = True,
     label_map: Optional[Union[str, Dict[str, str]]] = "name",
-    decoder: str = "lstm",
+    decoder: str = _PAPER.decoder,
 ) -> Model[DTNInput, DTNOutput]:
-    """``spacy_dtn.DTNTagger.v2``: the DTN tagger; the PyTorch network is built by
-    :func:`set_tasks` (from the component).
+    """``spacy_dtn.DTNTagger.v2``: the DTN tagger. Its PyTorch network is built when the
+    model is initialised with its tasks (:class:`DTNTasks`, from the component).
 
-    ``v2`` adds ``normalize`` and ``label_map`` to ``v1`` (the paper's network, which is what
-    pipelines saved by 0.1.0 name and compute: :func:`build_dtn_tagger_v1`).
+    ``v2`` adds ``normalize``, ``label_map`` and ``decoder`` to ``v1`` (the paper's network,
+    which is what pipelines saved by 0.1.0 name and compute: :func:`build_dtn_tagger_v1`).
+    The defaults are the paper's sizes and rates (:class:`spacy_dtn.nn.NetworkConfig`) and
+    ``v2``'s own switches; the ``dtn_ner`` factory's default config, the recommended
+    settings, changes only ``dropout``, and the project's configs are checked against it
+    (``tests/test_configs.py``).
 
-    tok2vec: the word embeddings ``emb_word``, shared by all tasks.
-    sharing: ``dtn``, ``dtn_hs``, ``baseline`` (target only), a TTN code (``HIS``: char
-        encoder, word encoder, decoder from I/H/S), ``T-B`` or ``T-C``.
-    char_embed, char_hidden: character embedding size; character BiLSTM units per direction.
-    word_hidden: word BiLSTM units per direction. decoder_hidden: decoder LSTM units.
-    tag_embed: size of the previous-tag embedding fed to the decoder.
-    dropout: dropout after every LSTM and on the word embeddings (PyTorch; spaCy's
-        ``training.dropout`` reaches only the tok2vec's own layers).
-    share_lambda: λ of the soft-sharing loss ``λ·‖θ_target − θ_source‖²``.
-    n_char_buckets: characters are hashed into this many embedding rows.
-    max_word_chars: a longer word keeps its first and last halves.
-    mixed_precision: autocast on a CUDA GPU (refused on CPU).
-    word_width: width of the tok2vec output; by default its ``nO``. Set it for a tok2vec that
-        learns its width only from data, e.g. a ``TransformerListener`` (the hidden size).
-    normalize: scale each component's output to zero mean, unit variance per token (no
-        parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
-    label_map: label-mapped output sharing (Yang et al.'s T-A): ``"name"`` ties a source label
-        to the target label of the same name, a dict ``{source label: target label}`` ties
-        the pairs given; a tied label has one tag embedding and output row for both tasks.
-    decoder: ``"lstm"``, the paper's decoder (the previous tag fed back, greedy decoding), or
-        ``"crf"``: the decoder LSTM reads the word encoder's output only and a linear-chain
-        CRF per task scores whole tag sequences (Viterbi decoding; ``tag_embed`` unused).
-        The default stays ``"lstm"`` so that saved ``v2`` pipelines load as trained; the
-        project's configs set it. If in doubt, ``"crf"``.
+    tok2vec (Model[List[Doc], List[Floats2d]]): The word embeddings ``emb_word``, shared by
+        all tasks. If in doubt, ``spacy_dtn.WordEmbed.v1``; a listener needs ``word_width``.
+    sharing (str): How the tasks share the three components: ``dtn`` (hard and soft sharing
+        mixed by two gates), ``dtn_hs`` (hard and soft, gate g1 only), ``baseline`` (the
+        target alone), a TTN code (``HIS``: char encoder, word encoder, decoder each
+        I(ndependent), H(ard) or S(oft) shared), ``T-B`` or ``T-C``. If in doubt, ``dtn``.
+    char_embed (int): The size of the character embeddings. If in doubt, 25.
+    char_hidden (int): The character BiLSTM's units per direction. If in doubt, 50.
+    word_hidden (int): The word BiLSTM's units per direction. If in doubt, 100.
+    decoder_hidden (int): The decoder LSTM's units. If in doubt, 50.
+    tag_embed (int): The size of the previous-tag embedding the ``lstm`` decoder reads
+        (unused by ``crf``). If in doubt, 50.
+    dropout (float): Dropout after every LSTM and on the word embeddings, in PyTorch
+        (spaCy's ``training.dropout`` reaches only the tok2vec's own layers). The default is
+        the paper's 0.5. If in doubt, 0.4 (chosen on BC5CDR dev, with ``normalize``).
+    share_lambda (float): λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
+        If in doubt, 0.001 (near the cross-entropy at initialisation for these sizes).
+    n_char_buckets (int): Characters are hashed into this many embedding rows.
+        If in doubt, 2048.
+    max_word_chars (int): A longer word keeps its first and last halves. If in doubt, 32.
+    mixed_precision (bool): Autocast and a gradient scaler around the network, on a CUDA
+        GPU only (training on the CPU is refused). If in doubt, false.
+    word_width (Optional[int]): The width of the tok2vec's output; null: its ``nO``. Set it
+        for a tok2vec that learns its width only from data, e.g. a ``TransformerListener``
+        (the transformer's hidden size). If in doubt, null.
+    normalize (bool): Scale each component's output to zero mean, unit variance per token
+        (no parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
+        If in doubt, true.
+    label_map (Optional[Union[str, Dict[str, str]]]): Label-mapped output sharing (Yang et
+        al.'s T-A): ``"name"`` ties a source label to the target label of the same name, a
+        table ``{source label: target label}`` ties the pairs given, null ties nothing; a
+        tied label has one tag embedding and output row for both tasks. If in doubt,
+        ``"name"``.
+    decoder (str): ``"lstm"``, the paper's decoder (the previous tag fed back, greedy
+        decoding), or ``"crf"``: the decoder LSTM reads the word encoder's output only and
+        a linear-chain CRF per task scores whole tag sequences (Viterbi decoding;
+        ``tag_embed`` unused). The default stays ``"lstm"`` so that saved ``v2`` pipelines
+        load as trained. If in doubt, ``"crf"``.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
@@ -190,42 +234,46 @@ def build_dtn_tagger(
     parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
     if decoder not in DECODERS:
         raise ValueError(f"dtn_ner: unknown decoder {decoder!r}; choose one of {DECODERS}.")
-    return Model(
+    wrapper = Model(
+        "dtn_pytorch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[NetworkShim(config, mixed_precision=mixed_precision)],
+    )
+    return DTNTaggerModel(
         "dtn_tagger",
         _forward,
         init=_init,
-        layers=[tok2vec],
+        layers=[tok2vec, wrapper],
         refs={"tok2vec": tok2vec},
-        attrs={
-            "network_config": config.to_dict(),
-            "max_word_chars": max_word_chars,
-            "mixed_precision": mixed_precision,
-            "word_width": word_width,
-            "tasks": None,
-        },
+        attrs={"max_word_chars": max_word_chars, "word_width": word_width},
     )
 
 
 def build_dtn_tagger_v1(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    sharing: str = "dtn",
-    char_embed: int = 25,
-    char_hidden: int = 50,
-    word_hidden: int = 100,
-    decoder_hidden: int = 50,
-    tag_embed: int = 50,
-    dropout: float = 0.5,
-    share_lambda: float = 0.001,
-    n_char_buckets: int = 2048,
-    max_word_chars: int = 32,
+    sharing: str = _PAPER.sharing,
+    char_embed: int = _PAPER.char_embed,
+    char_hidden: int = _PAPER.char_hidden,
+    word_hidden: int = _PAPER.word_hidden,
+    decoder_hidden: int = _PAPER.decoder_hidden,
+    tag_embed: int = _PAPER.tag_embed,
+    dropout: float = _PAPER.dropout,
+    share_lambda: float = _PAPER.share_lambda,
+    n_char_buckets: int = _PAPER.n_char_buckets,
+    max_word_chars: int = MAX_WORD_CHARS,
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
 ) -> Model[DTNInput, DTNOutput]:
     """``spacy_dtn.DTNTagger.v1``: the paper's network exactly, as saved by 0.1.0.
 
-    The arguments are those of :func:`build_dtn_tagger` (``v2``), with ``normalize = false``
-    and no ``label_map``; kept so that pipelines trained before ``v2`` load and predict as
-    they did (``configs/dtn_trf.cfg`` uses it too).
+    ``v2`` (:func:`build_dtn_tagger`) with ``normalize = false``, no ``label_map`` and the
+    ``lstm`` decoder; kept so that pipelines trained before ``v2`` load and predict as they
+    did (``configs/dtn_trf.cfg`` uses it too).
+
+    tok2vec, sharing, char_embed, char_hidden, word_hidden, decoder_hidden, tag_embed,
+    dropout, share_lambda, n_char_buckets, max_word_chars, mixed_precision, word_width:
+        as for ``spacy_dtn.DTNTagger.v2``, defaults included.
     """
     return build_dtn_tagger(
         tok2vec, sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
@@ -250,19 +298,26 @@ def build_dtn_transition_model(
 
     The model of ``dtn_transition_ner`` (:mod:`spacy_dtn.layers.gated_encoder`).
 
-    embed: the token embedding, shared by every task (as spaCy's ``MultiHashEmbed.v2``).
-    encode: the context encoder (as ``spacy.MaxoutWindowEncoder.v2``); its copies are the
-        hard (shared), soft (one per task) and independent (target) paths.
-    sharing: ``dtn`` (both gates), ``dtn_hs`` (hard and soft, gate g1 only) or ``baseline``
-        (the target alone: spaCy's ``ner`` with an inline tok2vec).
-    share_lambda: λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
-    hidden_width, maxout_pieces: of each task's transition-based output layer
-        (``spacy.TransitionBasedParser.v2``).
-    source: the name of the source task (``spacy_dtn.TransferCorpus.v1``'s ``source_name``).
-    label_map: label-mapped output sharing (Yang et al.'s T-A) for the output layers: "name"
-        makes the source's action for a label and the target's action for the label of the
-        same name one row of weights (``O`` too); a table ``{source label: target label}``
-        maps explicitly; null (default) ties nothing.
+    embed (Model[List[Doc], List[Floats2d]]): The token embedding, shared by every task.
+        If in doubt, spaCy's ``spacy.MultiHashEmbed.v2``.
+    encode (Model[List[Floats2d], List[Floats2d]]): The context encoder; its copies are the
+        hard (shared), soft (one per task) and independent (target) paths. If in doubt,
+        ``spacy.MaxoutWindowEncoder.v2``.
+    sharing (str): ``dtn`` (both gates), ``dtn_hs`` (hard and soft, gate g1 only) or
+        ``baseline`` (the target alone: spaCy's ``ner`` with an inline tok2vec). If in
+        doubt, ``dtn``.
+    share_lambda (float): λ of the soft-sharing penalty ``λ·‖θ_target − θ_source‖²``.
+        If in doubt, 0.001.
+    hidden_width (int): The hidden width of each task's transition-based output layer
+        (``spacy.TransitionBasedParser.v2``). If in doubt, 64.
+    maxout_pieces (int): The maxout pieces of that layer. If in doubt, 2.
+    source (str): The name of the source task (``spacy_dtn.TransferCorpus.v1``'s
+        ``source_name``). If in doubt, ``source``.
+    label_map (Union[None, str, Dict[str, str]]): Label-mapped output sharing (Yang et al.'s
+        T-A) for the output layers: "name" makes the source's action for a label and the
+        target's action for the label of the same name one row of weights (``O`` too); a
+        table ``{source label: target label}`` maps explicitly; null ties nothing. If in
+        doubt, null (the default).
     """
     return build_transition_models(
         embed, encode, sharing=sharing, share_lambda=share_lambda,
@@ -271,9 +326,82 @@ def build_dtn_transition_model(
     )
 
 
-def set_tasks(model: Model, target: str, labels: Dict[str, Sequence[str]]) -> DTNNetwork:
-    """Build a fresh network for these tasks and labels (replacing any earlier one)."""
-    config = NetworkConfig(**model.attrs["network_config"])
+class DTNTaggerModel(Model):
+    """The tagger's Thinc model; a subclass only to load what 0.1.0 saved.
+
+    0.1.0 kept the network's config and tasks in this model's attributes and saved bare
+    weights in the shim. Thinc loads the attributes before the shim, so once loaded, the
+    model hands them to the shim, which builds the network and loads its weights; the
+    attributes are then removed, and the model saves as any other.
+    """
+
+    __slots__ = ()
+
+    def from_dict(self, msg: Dict) -> "DTNTaggerModel":
+        super().from_dict(msg)
+        _load_saved_by_0_1_0(self)
+        return self
+
+    def _copy(self, seen=None) -> "DTNTaggerModel":
+        copied = super()._copy(seen)  # Thinc's copy is a plain Model
+        copied.__class__ = DTNTaggerModel
+        return copied
+
+
+def _load_saved_by_0_1_0(model: Model) -> None:
+    tasks = model.attrs.pop("tasks", None)
+    config = model.attrs.pop("network_config", None)
+    model.attrs.pop("mixed_precision", None)
+    shim = _shim(model)
+    if shim.legacy_state is None:
+        return
+    if tasks is None or config is None:
+        raise ValueError(
+            "dtn_ner: these weights were saved by spacy_dtn 0.1.0 without the tasks they were "
+            "trained for; train the pipeline again with this version."
+        )
+    config = NetworkConfig(**{**config, "word_width": _word_width(model)})
+    shim.load_legacy(config, tasks["target"], tasks["labels"])
+
+
+# The model's public API: the component and the tools use these, never the shim. --------
+
+
+def get_network(model: Model) -> DTNNetwork:
+    """The PyTorch network; built when the model is initialised with its tasks, or loaded."""
+    network = _shim(model).network
+    if network is None:
+        raise ValueError("The DTN network is not built yet: initialize the component first.")
+    return network
+
+
+def get_labels(model: Model) -> Dict[str, List[str]]:
+    """Each task's entity labels, the target's first; the target's only once the sources
+    are dropped; empty before the model is initialised."""
+    spec = _shim(model).spec
+    return {} if spec is None else spec.task_labels()
+
+
+def drop_sources(model: Model) -> None:
+    """Remove every source-only parameter (source LSTMs, tag embedding, output layer).
+
+    Target predictions are unchanged and the saved model is smaller; the model can no longer
+    train on source batches.
+    """
+    get_network(model)  # fails clearly before initialize
+    _shim(model).drop_sources()
+
+
+def set_drop_sources_on_load(model: Model, drop: bool) -> None:
+    """Drop the source-only parameters whenever weights are loaded (not saved: a setting)."""
+    _shim(model).drop_sources_on_load = drop
+
+
+def _shim(model: Model) -> NetworkShim:
+    return model.layers[1].shims[0]
+
+
+def _word_width(model: Model) -> int:
     tok2vec = model.get_ref("tok2vec")
     width = model.attrs["word_width"] or tok2vec.maybe_get_dim("nO")
     if not width:
@@ -281,76 +409,40 @@ def set_tasks(model: Model, target: str, labels: Dict[str, Sequence[str]]) -> DT
             f"Cannot tell the width of the tok2vec layer {tok2vec.name!r}: set "
             "'word_width' in the dtn_ner model config (the tok2vec's output width)."
         )
-    config.word_width = width
-    network = DTNNetwork(config, target, labels)
-    mixed_precision = model.attrs["mixed_precision"]
-    shim = _DTNShim(
-        network,
-        mixed_precision=mixed_precision,
-        grad_scaler=PyTorchGradScaler(enabled=mixed_precision),
-        deserialize_model=_load_state_dict,
-    )
-    wrapper = Model(
-        "dtn_pytorch",
-        pytorch_forward,
-        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
-        shims=[shim],
-    )
-    del model.layers[1:]
-    model.layers.append(wrapper)
-    model.attrs["tasks"] = {"target": target, "labels": {t: list(v) for t, v in labels.items()}}
-    return network
+    return width
 
 
-def get_network(model: Model) -> DTNNetwork:
-    if len(model.layers) < 2:
-        raise ValueError("The DTN network is not built yet: initialize the component first.")
-    return model.layers[1].shims[0]._model
-
-
-class _DTNShim(PyTorchShim):
-    """A PyTorchShim whose update touches only parameters that received a gradient.
-
-    Thinc's shim zeroes gradients after an update, so Adam's momentum would keep moving,
-    say, the target's independent LSTM during source batches. Clearing them to None
-    instead keeps each task's own parameters still while the other task trains.
-    """
-
-    def begin_update(self, inputs):
-        if self._mixed_precision and self.device.type != "cuda":
-            raise ValueError(
-                "dtn_ner: mixed_precision = true trains on a CUDA GPU only (spacy train "
-                f"--gpu-id N); the network is on {self.device}. Set "
-                "components.dtn_ner.model.mixed_precision = false."
-            )
-        return super().begin_update(inputs)
-
-    def finish_update(self, optimizer) -> None:
-        super().finish_update(optimizer)
-        for param in self._model.parameters():
-            param.grad = None
-
-
-def _load_state_dict(network: torch.nn.Module, state: bytes, device: torch.device):
-    """Load parameters only: ``weights_only`` refuses pickled objects; maps to this device."""
-    state_dict = torch.load(io.BytesIO(state), map_location=device, weights_only=True)
-    network.load_state_dict(state_dict)
-    return network.to(device)
-
-
-def _init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+def _init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[DTNTasks] = None) -> Model:
+    """Build a fresh network for the tasks ``Y`` (replacing any earlier one) and initialise
+    the tok2vec on the docs ``X``."""
+    shim = _shim(model)
+    if Y is not None:
+        config = replace(shim.config, word_width=_word_width(model))
+        tasks = sorted(Y.labels, key=lambda task: task != Y.target)  # the target first
+        labels = {task: list(Y.labels[task]) for task in tasks}
+        shim.build(NetworkSpec(config, Y.target, labels))
+    elif shim.network is None:
+        raise ValueError(
+            "dtn_ner: initialize the tagger with its tasks, model.initialize(X=docs, "
+            "Y=DTNTasks(target, labels)): its network is built from them."
+        )
     docs = X.docs if isinstance(X, DTNInput) else X
     model.get_ref("tok2vec").initialize(X=docs)
     return model
 
 
 def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Callable]:
-    tok2vec = model.get_ref("tok2vec")
-    tokvecs, backprop_tok2vec = tok2vec(X.docs, is_train)
+    """Tag the non-empty docs of ``X``: the one place where empty docs are left out.
+
+    A batch of empty docs only does not reach the tok2vec (spaCy's embeddings fail on it);
+    any other batch reaches it whole, as a listener expects the batch its tok2vec saw.
+    """
     rows = [i for i, doc in enumerate(X.docs) if len(doc)]
     lengths = [len(X.docs[i]) for i in rows]
     if not rows:
-        return DTNOutput(rows=[], lengths=[]), lambda d: backprop_tok2vec(tokvecs)
+        return DTNOutput(rows=[], lengths=[]), lambda d: []
+    tok2vec = model.get_ref("tok2vec")
+    tokvecs, backprop_tok2vec = tok2vec(X.docs, is_train)
     wrapper = model.layers[1]
     expected = get_network(model).config.word_width
     if tokvecs[rows[0]].shape[1] != expected:
@@ -396,7 +488,7 @@ def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> _Batch:
     orths = numpy.concatenate([doc.to_array(ORTH) for doc in docs])
     unique, inverse = numpy.unique(orths, return_inverse=True)
     strings = docs[0].vocab.strings
-    buckets = model.attrs["network_config"]["n_char_buckets"]
+    buckets = get_network(model).config.n_char_buckets
     max_chars = model.attrs["max_word_chars"]
     char_codes = [_char_codes(strings[int(key)], max_chars) for key in unique]
     char_lengths = numpy.array([len(c) for c in char_codes], dtype="int64")

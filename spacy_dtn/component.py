@@ -1,17 +1,17 @@
-"""The ``dtn_ner`` pipeline component: a ``TrainablePipe`` around ``spacy_dtn.DTNTagger.v1``.
+"""The ``dtn_ner`` pipeline component: a ``TrainablePipe`` around ``spacy_dtn.DTNTagger.v2``.
 
-It keeps one label set per task (the target and any named source), learnt in
-``initialize`` from the examples of each task (see :mod:`spacy_dtn.tasks` for how an
-example names its task; unmarked examples are target examples). Every ``update`` trains on a
-batch of one task. ``predict``/``set_annotations`` write the target's entities to
-``doc.ents``, or to ``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
+It learns one label set per task (the target and any named source) in ``initialize`` from
+the examples of each task (see :mod:`spacy_dtn.tasks` for how an example names its task;
+unmarked examples are target examples) and hands them to its model, which builds its network
+from them and saves them with its weights: the component holds no state of its own and
+serialises as any ``TrainablePipe``. Every ``update`` trains on a batch of one task.
+``predict``/``set_annotations`` write the target's entities to ``doc.ents``, or to
+``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
 """
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
-import srsly
-from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer
@@ -21,7 +21,10 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from wasabi import msg
 
-from .architectures import DTNInput, DTNOutput, get_network, set_tasks
+from .architectures import (
+    DTNInput, DTNOutput, DTNTasks, drop_sources, get_labels, get_network,
+    set_drop_sources_on_load,
+)
 from .nn import TagSet
 from .tasks import TARGET, batch_task, get_task
 
@@ -29,29 +32,18 @@ GATES_EXTENSION = "dtn_gates"
 if not Doc.has_extension(GATES_EXTENSION):
     Doc.set_extension(GATES_EXTENSION, default=None)
 
+#: The recommended settings: ``DTNTagger.v2``'s defaults (the paper's sizes and rates, see
+#: :func:`spacy_dtn.architectures.build_dtn_tagger`) but for the dropout. The one place they
+#: are chosen: spaCy fills in the rest, and tests/test_configs.py checks the project's
+#: configs against the filled result.
 DEFAULT_MODEL_CONFIG = """
 [model]
 @architectures = "spacy_dtn.DTNTagger.v2"
-sharing = "dtn"
-char_embed = 25
-char_hidden = 50
-word_hidden = 100
-decoder_hidden = 50
-tag_embed = 50
+# The paper's 0.5 is the architecture's default; 0.4 was chosen on BC5CDR dev.
 dropout = 0.4
-share_lambda = 0.001
-n_char_buckets = 2048
-max_word_chars = 32
-mixed_precision = false
-normalize = true
-label_map = "name"
 
 [model.tok2vec]
 @architectures = "spacy_dtn.WordEmbed.v1"
-width = 100
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = true
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
@@ -79,13 +71,22 @@ def make_dtn_ner(
 ) -> "DTNEntityRecognizer":
     """Create a ``dtn_ner`` component.
 
-    spans_key: write entities to ``doc.spans[spans_key]`` instead of ``doc.ents``.
-    store_gates: put the per-token gate values on ``doc._.dtn_gates`` (paper, Figure 4).
-    drop_source: drop source-only parameters whenever the pipeline is loaded (inference).
-    scorer: scores ``doc.ents`` when ``spans_key`` is null (spaCy's ``spacy.ner_scorer.v1``
-        by default). With ``spans_key`` the entities are scored as spaCy scores spans, under
+    nlp (Language): The pipeline (its vocab is the component's).
+    name (str): The component's name in the pipeline.
+    model (Model[DTNInput, DTNOutput]): The tagger. If in doubt, the default
+        (:data:`DEFAULT_MODEL_CONFIG`: ``spacy_dtn.DTNTagger.v2`` with the recommended
+        settings).
+    spans_key (Optional[str]): Write entities to ``doc.spans[spans_key]`` instead of
+        ``doc.ents``, e.g. beside a ``ner``. If in doubt, null (``doc.ents``).
+    store_gates (bool): Put the per-token gate values on ``doc._.dtn_gates`` (paper,
+        Figure 4). If in doubt, false.
+    drop_source (bool): Drop the source-only parameters whenever the pipeline is loaded
+        (for inference: the target's entities are unchanged). If in doubt, false.
+    scorer (Optional[Callable]): Scores ``doc.ents`` when ``spans_key`` is null. With
+        ``spans_key`` the entities are scored as spaCy scores spans, under
         ``spans_{spans_key}_p/r/f`` (set ``[training.score_weights]`` to
-        ``spans_{spans_key}_f``), so a ``ner`` beside keeps its own ``ents_*``.
+        ``spans_{spans_key}_f``), so a ``ner`` beside keeps its own ``ents_*``. If in doubt,
+        spaCy's ``spacy.ner_scorer.v1`` (the default).
     """
     return DTNEntityRecognizer(
         nlp.vocab, model, name, spans_key=spans_key, store_gates=store_gates,
@@ -94,6 +95,8 @@ def make_dtn_ner(
 
 
 class DTNEntityRecognizer(TrainablePipe):
+    """Named entities of a target task, learnt with the help of source tasks (a DTN)."""
+
     def __init__(
         self,
         vocab: Vocab,
@@ -105,15 +108,19 @@ class DTNEntityRecognizer(TrainablePipe):
         drop_source: bool = False,
         scorer: Optional[Callable] = None,
     ):
+        """Settings come from the config (see :func:`make_dtn_ner`); what training learns,
+        the labels included, lives in ``model``."""
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        # Settings come from the config; self.cfg holds only what training learnt.
         self.spans_key = spans_key
         self.store_gates = store_gates
         self.drop_source = drop_source
-        self.cfg = {"target": TARGET, "labels": {TARGET: []}, "source_dropped": False}
+        set_drop_sources_on_load(model, drop_source)
+        # None: TrainablePipe then saves and loads no cfg file (a 0.1.0 pipeline's is unread).
+        self.cfg = None
+        self._added_labels: List[str] = []  # add_label's, until initialize
         self._skipped_batches: Dict[str, int] = {}
 
     # Labels and tasks -------------------------------------------------------------------
@@ -121,24 +128,27 @@ class DTNEntityRecognizer(TrainablePipe):
     @property
     def labels(self) -> List[str]:
         """The target task's entity labels."""
-        return list(self.cfg["labels"][self.cfg["target"]])
+        return self.label_data[TARGET]
 
     @property
     def label_data(self) -> Dict[str, List[str]]:
-        """Entity labels per task, as passed to ``initialize(labels=...)``."""
-        return {task: list(labels) for task, labels in self.cfg["labels"].items()}
+        """Entity labels per task, as passed to ``initialize(labels=...)``; the model's once
+        initialised (the target's only once the sources are dropped)."""
+        return get_labels(self.model) or {TARGET: list(self._added_labels)}
 
     @property
     def tasks(self) -> List[str]:
-        return list(self.cfg["labels"])
+        """The tasks the component was initialised with, the target first."""
+        return list(self.label_data)
 
     def add_label(self, label: str) -> int:
-        if self.model.attrs.get("tasks") is not None:
+        """Add a target label before ``initialize`` (which builds the network for its
+        labels); 1 if it is new, else 0."""
+        if get_labels(self.model):
             raise ValueError("dtn_ner: add labels before initialize (the network is built then).")
-        target_labels = self.cfg["labels"][self.cfg["target"]]
-        if label in target_labels:
+        if label in self._added_labels:
             return 0
-        target_labels.append(label)
+        self._added_labels.append(label)
         return 1
 
     def initialize(
@@ -150,27 +160,24 @@ class DTNEntityRecognizer(TrainablePipe):
     ) -> None:
         """Learn each task's labels from its examples (or take ``labels``) and build the network."""
         validate_get_examples(get_examples, "DTNEntityRecognizer.initialize")
-        target = self.cfg["target"]
         if labels is None:
-            found: Dict[str, set] = {target: set(self.cfg["labels"].get(target, []))}
+            found: Dict[str, set] = {TARGET: set(self.labels)}
             for example in get_examples():
                 task_labels = found.setdefault(get_task(example), set())
                 task_labels.update(ent.label_ for ent in example.reference.ents)
-            labels = {task: sorted(values) for task, values in found.items()}
+            labels = found
         labels = {task: sorted(values) for task, values in labels.items()}
-        if target not in labels or not labels[target]:
+        if TARGET not in labels or not labels[TARGET]:
             raise ValueError(
-                f"dtn_ner found no entity labels for the target task {target!r}: are the "
+                f"dtn_ner found no entity labels for the target task {TARGET!r}: are the "
                 "training examples annotated with doc.ents?"
             )
-        self.cfg["labels"] = labels
-        self.cfg["source_dropped"] = False
-        set_tasks(self.model, target, labels)
         sample = [eg.predicted for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=sample)
+        self.model.initialize(X=sample, Y=DTNTasks(TARGET, labels))
 
     @property
     def network(self):
+        """The PyTorch :class:`spacy_dtn.nn.DTNNetwork` (built by ``initialize`` or loaded)."""
         return get_network(self.model)
 
     def drop_source_task(self) -> None:
@@ -179,9 +186,7 @@ class DTNEntityRecognizer(TrainablePipe):
         Target predictions are unchanged and the saved pipeline is smaller; the component
         can no longer train on source batches.
         """
-        self.network.drop_sources()
-        self.cfg["labels"] = {self.cfg["target"]: self.labels}
-        self.cfg["source_dropped"] = True
+        drop_sources(self.model)
 
     # Training ---------------------------------------------------------------------------
 
@@ -202,12 +207,10 @@ class DTNEntityRecognizer(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "DTNEntityRecognizer.update")
-        if not any(len(eg.predicted) for eg in examples):
-            return losses
         task = batch_task(examples)
         network = self.network
         if task not in network.tagsets:
-            if task in self.cfg["labels"]:
+            if task in self.label_data:
                 self._skip_batch(task)
                 return losses
             raise ValueError(
@@ -219,6 +222,8 @@ class DTNEntityRecognizer(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         set_dropout_rate(self.model, drop)
         output, backprop = self.model.begin_update(DTNInput(docs, task, gold))
+        if not output.rows:  # empty docs only: nothing to learn
+            return losses
         loss, d_loss = self.get_loss(examples, output)
         backprop(d_loss)
         if sgd is not None:
@@ -260,16 +265,14 @@ class DTNEntityRecognizer(TrainablePipe):
     # Prediction -------------------------------------------------------------------------
 
     def predict(self, docs: Iterable[Doc]) -> DTNOutput:
-        docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return DTNOutput(rows=[], lengths=[])
-        return self.model.predict(
-            DTNInput(docs, self.cfg["target"], None, return_gates=self.store_gates)
-        )
+        """The target's tags for the non-empty docs (and their gates with ``store_gates``)."""
+        return self.model.predict(DTNInput(list(docs), TARGET, None, return_gates=self.store_gates))
 
     def set_annotations(self, docs: Iterable[Doc], output: DTNOutput) -> None:
+        """Write the predicted entities to ``doc.ents`` (or ``doc.spans[spans_key]``) and,
+        if predicted, the gates to ``doc._.dtn_gates``; an empty doc gets no entities."""
         docs = list(docs)
-        tagset = self.network.tagsets[self.cfg["target"]]
+        tagset = self.network.tagsets[TARGET]
         key = self.spans_key
         tags = self.model.ops.to_numpy(output.tags) if output.rows else None
         gates = {n: self.model.ops.to_numpy(v) for n, v in output.gates.items()}
@@ -307,62 +310,3 @@ class DTNEntityRecognizer(TrainablePipe):
             return doc.spans[key] if key in doc.spans else doc.ents
 
         return Scorer.score_spans(examples, f"spans_{key}", getter=getter, **kwargs)
-
-    # Serialisation ----------------------------------------------------------------------
-
-    def _rebuild(self) -> None:
-        """Build the network that the stored cfg describes, so its weights can be loaded."""
-        network = set_tasks(self.model, self.cfg["target"], self.cfg["labels"])
-        if self.cfg["source_dropped"]:
-            network.drop_sources()
-
-    def _after_load(self) -> None:
-        if self.drop_source and not self.cfg["source_dropped"]:
-            self.drop_source_task()
-
-    def to_bytes(self, *, exclude=tuple()) -> bytes:
-        serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: self.model.to_bytes(),
-        }
-        return util.to_bytes(serialize, exclude)
-
-    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "DTNEntityRecognizer":
-        def load_model(b: bytes) -> None:
-            self._rebuild()
-            self.model.from_bytes(b)
-
-        deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": load_model,
-        }
-        util.from_bytes(bytes_data, deserialize, exclude)
-        self._after_load()
-        return self
-
-    def to_disk(self, path, *, exclude=tuple()) -> None:
-        path = util.ensure_path(path)
-        serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "model": lambda p: self.model.to_disk(p),
-        }
-        util.to_disk(path, serialize, exclude)
-
-    def from_disk(self, path, *, exclude=tuple()) -> "DTNEntityRecognizer":
-        path = util.ensure_path(path)
-
-        def load_model(p) -> None:
-            self._rebuild()
-            self.model.from_bytes(p.open("rb").read())
-
-        deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": load_model,
-        }
-        util.from_disk(path, deserialize, exclude)
-        self._after_load()
-        return self

@@ -30,7 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from spacy_dtn import set_task
-from spacy_dtn.architectures import DTNInput, _featurize, _load_state_dict, get_network
+from spacy_dtn.architectures import DTNInput, _featurize, get_network
+from spacy_dtn.layers.network_shim import read_state_dict
 from spacy_dtn.nn import DTNNetwork, NetworkConfig
 
 DEVICE = torch.device("meta")
@@ -127,7 +128,7 @@ def test_network_runs_on_a_device_with_cpu_lengths(sharing, task):
     network = tiny_network(sharing).to(DEVICE)
     inputs = network_inputs([3, 5, 2], n_words=6, device=DEVICE, task=task)
     loss, tags, gates = train_and_predict(network, inputs)
-    assert loss.device == DEVICE and loss.shape == () and torch.isfinite(loss)
+    assert loss.device == DEVICE and loss.shape == ()  # a meta tensor has no value to check
     assert tags.device == DEVICE and tags.shape == (10,) and tags.dtype == torch.long
     assert all(v.device == DEVICE and v.shape == (10,) for v in gates.values())
     if task == "target" and sharing == "dtn":
@@ -320,12 +321,13 @@ def test_a_model_saved_on_gpu_loads_on_the_cpu(small_nlp):
 def test_weights_are_mapped_to_the_current_device(small_nlp):
     nlp, _ = small_nlp
     shim = nlp.get_pipe("dtn_ner").model.layers[1].shims[0]
-    state = shim_state(shim)  # saved on the CPU
+    state = read_state_dict(shim_state(shim), DEVICE)  # saved on the CPU
+    assert {t.device for t in state.values()} == {DEVICE}
     target = get_network(nlp.get_pipe("dtn_ner").model)
     fresh = DTNNetwork(target.config, "target", nlp.get_pipe("dtn_ner").label_data).to(DEVICE)
-    loaded = _load_state_dict(fresh, state, DEVICE)
-    assert {p.device for p in loaded.parameters()} == {DEVICE}
-    assert {b.device for b in loaded.buffers()} == {DEVICE}
+    fresh.load_state_dict(state)
+    assert {p.device for p in fresh.parameters()} == {DEVICE}
+    assert {b.device for b in fresh.buffers()} == {DEVICE}
 
 
 _CALLS = []
@@ -346,7 +348,8 @@ def test_loading_refuses_pickled_objects(small_nlp):
     shim = nlp.get_pipe("dtn_ner").model.layers[1].shims[0]
     buffer = io.BytesIO()
     torch.save({"char.embed.weight": _Payload()}, buffer)
-    evil = srsly.msgpack_dumps({"config": shim.cfg, "state": buffer.getvalue()})
+    spec = srsly.msgpack_loads(shim.to_bytes())["network"]
+    evil = srsly.msgpack_dumps({"network": spec, "state": buffer.getvalue()})
     with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only"):
         shim.from_bytes(evil)
     assert _CALLS == []

@@ -4,6 +4,7 @@ import io
 import pytest
 import spacy
 import srsly
+from spacy.training import Example
 
 from spacy_dtn.loggers import console_logger
 
@@ -11,7 +12,9 @@ from spacy_dtn.loggers import console_logger
 def _nlp():
     """A pipeline whose dtn_ner knows two tasks (what initialize learns from the corpus)."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("dtn_ner").cfg["labels"] = {"target": ["Chemical"], "source": ["Disease"]}
+    labels = {"target": ["Chemical"], "source": ["Disease"]}
+    example = Example.from_dict(nlp.make_doc("Aspirin"), {})
+    nlp.add_pipe("dtn_ner").initialize(lambda: [example], labels=labels)
     return nlp
 
 

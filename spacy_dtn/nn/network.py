@@ -20,8 +20,9 @@ from .sharing import Gates
 class NetworkConfig:
     """Sizes and rates; defaults are the paper's ("Model Settings").
 
-    The paper does not state λ; 0.001 keeps the soft-sharing penalty near the size of the
-    cross-entropy at initialisation for LSTMs of these sizes.
+    The one place the paper's values are written: ``spacy_dtn.DTNTagger.v1`` and ``v2`` take
+    their defaults from here. The paper does not state λ; 0.001 keeps the soft-sharing
+    penalty near the size of the cross-entropy at initialisation for LSTMs of these sizes.
     """
 
     word_width: int = 100

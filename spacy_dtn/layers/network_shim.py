@@ -1,0 +1,171 @@
+"""The Thinc shim around :class:`spacy_dtn.nn.DTNNetwork`: it builds, trains and saves it.
+
+As spacy-transformers' ``HFShim`` carries the transformer's config with its weights, this
+shim saves what the network is built from (:class:`NetworkSpec`: sizes and rates, the target,
+each task's labels, whether the sources were dropped) with its ``state_dict``, and rebuilds
+the network from it on load. A saved pipeline therefore needs nothing outside its model to
+load, and the component keeps no copy of the labels.
+"""
+import io
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional
+
+import srsly
+import torch
+from thinc.api import PyTorchGradScaler, PyTorchShim, get_torch_default_device
+
+from ..nn import DTNNetwork, NetworkConfig
+
+
+@dataclass
+class NetworkSpec:
+    """Everything a :class:`DTNNetwork` is built from; saved with its weights.
+
+    ``labels`` are each task's labels as initialised, source tasks included when the sources
+    have been dropped since (the network is rebuilt whole, then dropped, so that its
+    parameters are the ones saved).
+    """
+
+    config: NetworkConfig
+    target: str
+    labels: Dict[str, List[str]]
+    sources_dropped: bool = False
+
+    def build(self) -> DTNNetwork:
+        network = DTNNetwork(self.config, self.target, self.labels)
+        if self.sources_dropped:
+            network.drop_sources()
+        return network
+
+    def task_labels(self) -> Dict[str, List[str]]:
+        """Each task's labels; the target's only once the sources are dropped."""
+        if self.sources_dropped:
+            return {self.target: list(self.labels[self.target])}
+        return {task: list(labels) for task, labels in self.labels.items()}
+
+    def to_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(), "target": self.target, "labels": self.labels,
+            "sources_dropped": self.sources_dropped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NetworkSpec":
+        return cls(
+            config=NetworkConfig(**data["config"]), target=data["target"],
+            labels={task: list(labels) for task, labels in data["labels"].items()},
+            sources_dropped=data["sources_dropped"],
+        )
+
+
+class NetworkShim(PyTorchShim):
+    """A PyTorchShim that owns its network's spec; the network exists once initialised.
+
+    Its update touches only parameters that received a gradient: Thinc's shim zeroes
+    gradients after an update, so Adam's momentum would keep moving, say, the target's
+    independent LSTM during source batches. Clearing them to None instead keeps each task's
+    own parameters still while the other task trains.
+
+    ``drop_sources_on_load`` (the component's ``drop_source`` setting, not saved) drops the
+    source-only parameters whenever weights are loaded.
+    """
+
+    def __init__(self, config: NetworkConfig, *, mixed_precision: bool = False):
+        super().__init__(
+            None, mixed_precision=mixed_precision,
+            grad_scaler=PyTorchGradScaler(enabled=mixed_precision),
+        )
+        self.config = config
+        self.spec: Optional[NetworkSpec] = None
+        self.drop_sources_on_load = False
+        # Weights saved by 0.1.0's shim, which did not save the spec: the tagger model loads
+        # them once it has read the spec from its own attributes.
+        self.legacy_state: Optional[bytes] = None
+
+    @property
+    def network(self) -> Optional[DTNNetwork]:
+        return self._model
+
+    @property
+    def device(self) -> torch.device:
+        if self._model is None:
+            return get_torch_default_device()
+        return super().device
+
+    def build(self, spec: NetworkSpec) -> DTNNetwork:
+        """A fresh network for this spec, on the current device (replacing any earlier one)."""
+        self.spec = spec
+        self._model = spec.build().to(get_torch_default_device())
+        return self._model
+
+    def load(self, spec: NetworkSpec, state: bytes) -> DTNNetwork:
+        """Build the network of ``spec`` and load ``state`` (``torch.save`` bytes) into it."""
+        self.build(spec)
+        return self._load_state(read_state_dict(state, get_torch_default_device()))
+
+    def load_legacy(self, config: NetworkConfig, target: str, labels: Dict[str, List[str]]):
+        """Load the weights saved by 0.1.0, given the spec it kept in the tagger's attributes.
+
+        Whether the sources had been dropped, 0.1.0 kept in the component; the saved
+        parameters tell it too: without the source-only ones, they were.
+        """
+        state, self.legacy_state = self.legacy_state, None
+        self.build(NetworkSpec(config, target, labels))
+        state_dict = read_state_dict(state, get_torch_default_device())
+        if set(state_dict) != set(self._model.state_dict()):
+            self.drop_sources()
+        return self._load_state(state_dict)
+
+    def _load_state(self, state_dict: Dict[str, torch.Tensor]) -> DTNNetwork:
+        self._model.load_state_dict(state_dict)
+        if self.drop_sources_on_load and not self.spec.sources_dropped:
+            self.drop_sources()
+        self._grad_scaler.to_(get_torch_default_device())
+        return self._model
+
+    def drop_sources(self) -> None:
+        """Remove every source-only parameter; target predictions are unchanged."""
+        self._model.drop_sources()
+        self.spec = replace(self.spec, sources_dropped=True)
+
+    def begin_update(self, inputs):
+        if self._mixed_precision and self.device.type != "cuda":
+            raise ValueError(
+                "dtn_ner: mixed_precision = true trains on a CUDA GPU only (spacy train "
+                f"--gpu-id N); the network is on {self.device}. Set "
+                "components.dtn_ner.model.mixed_precision = false."
+            )
+        return super().begin_update(inputs)
+
+    def finish_update(self, optimizer) -> None:
+        super().finish_update(optimizer)
+        for param in self._model.parameters():
+            param.grad = None
+
+    def to_device(self, device_type: str, device_id: int) -> None:
+        if self._model is not None:
+            super().to_device(device_type, device_id)
+
+    def to_bytes(self) -> bytes:
+        """The spec and the ``state_dict`` (both None before the network is built)."""
+        msg = {"network": None, "state": None}
+        if self._model is not None:
+            buffer = io.BytesIO()
+            torch.save(self._model.state_dict(), buffer)
+            msg = {"network": self.spec.to_dict(), "state": buffer.getvalue()}
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data: bytes) -> "NetworkShim":
+        """Rebuild the saved network and load its weights (or keep 0.1.0's weights aside)."""
+        msg = srsly.msgpack_loads(bytes_data)
+        self._model, self.spec, self.legacy_state = None, None, None
+        if "network" not in msg:  # Thinc's PyTorchShim format, as saved by 0.1.0
+            self.legacy_state = msg["state"]
+        elif msg["network"] is not None:
+            self.load(NetworkSpec.from_dict(msg["network"]), msg["state"])
+        return self
+
+
+def read_state_dict(state: bytes, device: torch.device) -> Dict[str, torch.Tensor]:
+    """Parameters only: ``weights_only`` refuses pickled objects; mapped to this device."""
+    return torch.load(io.BytesIO(state), map_location=device, weights_only=True)
