@@ -131,6 +131,15 @@ def test_disk_and_bytes_round_trips_give_identical_entities(trained, probe_texts
     fresh.add_pipe("dtn_ner")
     fresh.from_bytes(nlp.to_bytes())
     assert [ents(doc) for doc in fresh.pipe(probe_texts)] == expected
+    # The saved network fixes the shape; training settings stay the config's on load.
+    overridden = spacy.load(
+        tmp_path / "pipeline",
+        config={"components": {"dtn_ner": {"model": {"dropout": 0.25, "share_lambda": 0.5}}}},
+    )
+    network = overridden.get_pipe("dtn_ner").network
+    assert network.dropout.p == 0.25 and network.config.share_lambda == 0.5
+    assert loaded.get_pipe("dtn_ner").network.dropout.p == 0.4
+    assert [ents(doc) for doc in overridden.pipe(probe_texts)] == expected
 
 
 def test_dropping_the_source_task_keeps_entities_and_shrinks_the_pipeline(

@@ -162,7 +162,14 @@ class NetworkShim(PyTorchShim):
         if "network" not in msg:  # Thinc's PyTorchShim format, as saved by 0.1.0
             self.legacy_state = msg["state"]
         elif msg["network"] is not None:
-            self.load(NetworkSpec.from_dict(msg["network"]), msg["state"])
+            spec = NetworkSpec.from_dict(msg["network"])
+            # The saved spec fixes the network's shape; the training settings that shape no
+            # parameter stay the config's, as in any spaCy pipeline (e.g. a sourced component
+            # trained further with another dropout).
+            spec.config = replace(
+                spec.config, dropout=self.config.dropout, share_lambda=self.config.share_lambda
+            )
+            self.load(spec, msg["state"])
         return self
 
 
