@@ -52,6 +52,7 @@ from spacy.vocab import Vocab
 from thinc.api import fix_random_seed
 from wasabi import msg
 
+from .component import DTNEntityRecognizer
 from .tasks import SOURCE, set_task
 
 _DATA = Path("../shared/data")  # the shared corpora, beside the project (run from its root)
@@ -148,7 +149,7 @@ def system_kind(nlp: Language) -> str:
 
 
 def count_parameters(nlp: Language) -> Dict[str, int]:
-    """Trainable numbers per component: Thinc params plus the torch module's (dtn_ner)."""
+    """Trainable numbers per component: Thinc params plus, for ``dtn_ner``, its network's."""
     counts = {}
     for name, pipe in nlp.pipeline:
         model = getattr(pipe, "model", None)
@@ -157,10 +158,8 @@ def count_parameters(nlp: Language) -> Dict[str, int]:
         total = 0
         for node in model.walk():
             total += sum(node.get_param(p).size for p in node.param_names if node.has_param(p))
-            for shim in node.shims:
-                torch_model = getattr(shim, "_model", None)
-                if hasattr(torch_model, "parameters"):
-                    total += sum(p.numel() for p in torch_model.parameters())
+        if isinstance(pipe, DTNEntityRecognizer):
+            total += sum(p.numel() for p in pipe.network.parameters())
         counts[name] = int(total)
     counts["total"] = sum(counts.values())
     return counts
