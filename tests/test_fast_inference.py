@@ -110,3 +110,65 @@ def test_fused_network_matches_the_naive_oracle_on_many_batches(sharing):
             net.decoder.output["target"].weight.mul_(10)
             fast, _ = net(*batch, task="target")
             assert fast.tolist() == reference_tags(net, *batch)
+
+
+def test_a_lone_sentence_is_encoded_as_when_packed():
+    """The word encoder runs one sentence unpacked: the same values as packed."""
+    from spacy_dtn.nn.packing import Packing
+
+    torch.manual_seed(0)
+    net = DTNNetwork(NetworkConfig(word_width=6), "target", {"target": ["A"], "source": ["B"]})
+    m = torch.randn(9, net.char.width + 6)
+    packing = Packing.from_lengths(torch.tensor([9]), m.device)
+    with torch.no_grad():
+        for task in net.tasks:
+            alone, gates = net.word(task, m, packing)
+            sequence = packing.pack(m)
+            outputs = [lstm(sequence)[0].data for lstm in net.word.shared.paths(task)]
+            packed, packed_gates = net.word.shared.combine(task, outputs, m)
+            assert torch.equal(alone, packed)
+            assert all(torch.equal(gates[n], packed_gates[n]) for n in gates)
+
+
+def test_the_character_cache_is_exact_and_never_stale():
+    torch.manual_seed(0)
+    net = DTNNetwork(NetworkConfig(word_width=6), "target",
+                     {"target": ["A"], "source": ["B"]}).eval()
+    _, char_ids, char_lengths, _, _ = random_batch(6, [4, 3], n_words=12, seed=1)
+
+    def fresh(task, ids, lengths):
+        return net.char.encode(task, ids, lengths)
+
+    with torch.no_grad():
+        for task in net.tasks:
+            for part in (slice(0, 5), slice(3, 12), slice(0, 12)):  # misses, then hits
+                ids, lengths = char_ids[part], char_lengths[part]
+                cached, gates = net.char(task, ids, lengths)
+                computed, computed_gates = fresh(task, ids, lengths)
+                assert torch.allclose(cached, computed, atol=1e-6)
+                assert set(gates) == set(computed_gates)
+                for name in gates:
+                    assert torch.allclose(gates[name], computed_gates[name], atol=1e-6)
+        assert net.char.caches
+        # Thinc's ways of changing weights: through .data (optimizer), load_state_dict
+        # (averaged parameters), in place; and a device or dtype move.
+        state = {k: v.clone() for k, v in net.state_dict().items()}
+        lstm = net.char.shared.paths("target")[0]
+        changes = [
+            lambda: setattr(lstm.weight_hh_l0, "data", lstm.weight_hh_l0.data * 2),
+            lambda: net.load_state_dict(state),
+            lambda: net.char.embed.weight.add_(0.5),
+            lambda: net.char.shared.gate1.bias.data.sub_(1.0),
+            lambda: net.double(),
+            lambda: net.float(),
+        ]
+        for change in changes:
+            net.char("target", char_ids, char_lengths)
+            change()
+            ids = char_ids.clone()
+            cached, _ = net.char("target", ids, char_lengths)
+            assert torch.allclose(cached, fresh("target", ids, char_lengths)[0], atol=1e-6)
+    # with gradients, or in training, nothing is cached
+    net.char.caches = {}
+    net.char("target", char_ids, char_lengths)
+    assert not net.char.caches

@@ -187,6 +187,12 @@ class WordEncoder(nn.Module):
 
     def forward(self, task: str, m: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
         """``m`` (N, in_width) in packed order → (N, width) in packed order."""
-        sequence = packing.pack(m)
-        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
+        paths = self.shared.paths(task)
+        if len(packing.steps) == m.shape[0]:
+            # One sentence: as a plain batch of one, which nn.LSTM runs with less overhead
+            # than a PackedSequence (the same values: packed order is then token order).
+            outputs = [lstm(m[None])[0][0] for lstm in paths]
+        else:
+            sequence = packing.pack(m)
+            outputs = [lstm(sequence)[0].data for lstm in paths]
         return self.shared.combine(task, outputs, m)
