@@ -160,7 +160,7 @@ class Decoder(nn.Module):
         )
         lstm_cols, gate_cols, out_cols = cols
         weight_t = self._output_weight(task).t()
-        norm, addmm = self.norm, torch.addmm
+        norm, addmm = _normalizer(self.normalize, weight_t.shape[0]), torch.addmm
         steps = packing.steps
         prev = torch.full((steps[0],), by_tag.shape[0] - 1, dtype=torch.long, device=h.device)
         state = cell.zero_state(steps[0], h)
@@ -279,6 +279,15 @@ def _tie_index(ties: List[int], n_target: int) -> Tuple[torch.Tensor, torch.Tens
             output_index.append(n_target + own_output)
             own_output += 1
     return torch.tensor(embed_index), torch.tensor(output_index, dtype=torch.long)
+
+
+def _normalizer(enabled: bool, width: int):
+    """:func:`normalize_output` as one bound call (``F.layer_norm`` is ``torch.layer_norm``
+    after argument checks, which a step need not repeat)."""
+    if not enabled:
+        return lambda x: x
+    shape = [width]
+    return lambda x: torch.layer_norm(x, shape)
 
 
 def _masked(bias: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
