@@ -172,3 +172,16 @@ def test_the_character_cache_is_exact_and_never_stale():
     net.char.caches = {}
     net.char("target", char_ids, char_lengths)
     assert not net.char.caches
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_the_packing_of_one_sentence_is_the_general_one(n):
+    from spacy_dtn.nn.packing import Packing
+
+    one = Packing.from_lengths(torch.tensor([n]), torch.device("cpu"))
+    general = Packing._general(torch.tensor([n]), torch.device("cpu"))
+    assert one.steps == general.steps
+    for name in ("batch_sizes", "sorted_indices", "unsorted_indices", "gather", "scatter",
+                 "starts"):
+        assert torch.equal(getattr(one, name), getattr(general, name)), name
+        assert getattr(one, name).dtype == getattr(general, name).dtype, name
