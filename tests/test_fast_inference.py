@@ -185,3 +185,13 @@ def test_the_packing_of_one_sentence_is_the_general_one(n):
                  "starts"):
         assert torch.equal(getattr(one, name), getattr(general, name)), name
         assert getattr(one, name).dtype == getattr(general, name).dtype, name
+
+
+def test_train_and_eval_still_reach_every_module():
+    net = DTNNetwork(NetworkConfig(word_width=6), "target", {"target": ["A"]})
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    net.char.train()  # one module switched on its own
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    assert net.train() is net and all(m.training for m in net.modules())
