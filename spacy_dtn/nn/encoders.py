@@ -18,7 +18,8 @@ class CharEncoder(nn.Module):
 
     A word's encoding depends on its characters and the weights only, and at inference on
     small batches the character BiLSTMs are the costliest part of the network (per-step
-    overhead, three paths). So at inference (eval mode, no gradient) each encoded word is
+    overhead, three paths). So at inference on the CPU (eval mode, no gradient; on an
+    accelerator the keys would cost a copy to the host per batch) each encoded word is
     kept in a cache (:class:`WordCache`), keyed by task and character ids, and only unseen
     words are encoded. The cache is emptied whenever the weights differ from those it was
     filled with (compared in full before each batch: Thinc writes optimizer updates through
@@ -53,7 +54,7 @@ class CharEncoder(nn.Module):
         self, task: str, char_ids: torch.Tensor, char_lengths: torch.Tensor
     ) -> Tuple[torch.Tensor, Gates]:
         """``char_ids`` (U, L), 0-padded; ``char_lengths`` (U,) on the CPU, as packing wants."""
-        if self.training or torch.is_grad_enabled():
+        if self.training or torch.is_grad_enabled() or char_ids.device.type != "cpu":
             return self.encode(task, char_ids, char_lengths)
         return self._cached(task, char_ids, char_lengths)
 
