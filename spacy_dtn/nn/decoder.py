@@ -98,13 +98,7 @@ class Decoder(nn.Module):
 
     def logits(self, task: str, o: torch.Tensor) -> torch.Tensor:
         """``W o_t + b`` of the task's output layer, (…, n_tags)."""
-        own = self.output[task]
-        if task not in self.tied:
-            return own(o)
-        target = self.output[self.target]
-        index = getattr(self, f"output_index_{task}")
-        weight = torch.cat([target.weight, own.weight])[index]
-        return F.linear(o, weight, torch.cat([target.bias, own.bias])[index])
+        return F.linear(o, self._output_weight(task), self._output_bias(task))
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.normalize)
