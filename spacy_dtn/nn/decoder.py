@@ -98,13 +98,7 @@ class Decoder(nn.Module):
 
     def logits(self, task: str, o: torch.Tensor) -> torch.Tensor:
         """``W o_t + b`` of the task's output layer, (…, n_tags)."""
-        own = self.output[task]
-        if task not in self.tied:
-            return own(o)
-        target = self.output[self.target]
-        index = getattr(self, f"output_index_{task}")
-        weight = torch.cat([target.weight, own.weight])[index]
-        return F.linear(o, weight, torch.cat([target.bias, own.bias])[index])
+        return F.linear(o, self._output_weight(task), self._output_bias(task))
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.normalize)
@@ -146,49 +140,101 @@ class Decoder(nn.Module):
         ``steps[t]`` ranks, and their inputs a contiguous slice. ``allowed`` (n+1, n) holds
         the valid transitions from each tag or the start; ``end_ok`` (n,) the tags a
         sentence may end with. Gate values come back per position, packed.
+
+        The loop is the costly part of inference on small batches (a few dozen tiny torch
+        calls per step), so everything that does not depend on the previous tag is computed
+        once per batch (:meth:`_step_tables`), the task's LSTM paths step together
+        (:class:`_PathsCell`) and each step reads what depends on the previous tag with one
+        row lookup.
         """
-        embed = self.tag_table(task)
-        start = embed.shape[0] - 1
-        cells = []
-        for lstm in self.shared.paths(task):
-            w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
-            bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
-            pre = torch.addmm(bias, h, w_ih[:, : self.in_width].t())
-            table = torch.matmul(embed, w_ih[:, self.in_width :].t())
-            cells.append((pre, table, w_hh.t()))
-        n_rows, hidden = packing.steps[0], w_hh.shape[1]
-        states = [(h.new_zeros(n_rows, hidden), h.new_zeros(n_rows, hidden)) for _ in cells]
-        prev = torch.full((n_rows,), start, dtype=torch.long, device=h.device)
-        tags = torch.empty(h.shape[0], dtype=torch.long, device=h.device)
-        gate_values: Dict[str, torch.Tensor] = {}
+        cell = _PathsCell(self.shared.paths(task))
+        combine = self.shared.stepper(task)
+        by_position, by_tag, by_tag_at_end, cols = self._step_tables(
+            task, h, cell, allowed, end_ok
+        )
+        lstm_cols, gate_cols, out_cols = cols
+        weight_t = self._output_weight(task).t()
+        norm, addmm = _normalizer(self.normalize, weight_t.shape[0]), torch.addmm
         steps = packing.steps
+        prev = torch.full((steps[0],), by_tag.shape[0] - 1, dtype=torch.long, device=h.device)
+        state = cell.zero_state(steps[0], h)
+        tags, gate_values = [], []
         offset = 0
         for t, k in enumerate(steps):
             prev = prev[:k]
-            rows = slice(offset, offset + k)
-            outputs = []
-            for i, (pre, table, w_hh_t) in enumerate(cells):
-                h_p, c_p = states[i][0][:k], states[i][1][:k]
-                z = torch.addmm(pre[rows] + table[prev], h_p, w_hh_t)
-                z_i, z_f, z_g, z_o = z.chunk(4, dim=-1)
-                c_p = torch.sigmoid(z_f) * c_p + torch.sigmoid(z_i) * torch.tanh(z_g)
-                h_p = torch.sigmoid(z_o) * torch.tanh(c_p)
-                states[i] = (h_p, c_p)
-                outputs.append(h_p)
-            a = torch.cat([h[rows], embed[prev]], dim=-1)
-            o, gates = self.shared.combine(task, outputs, a)
-            mask = allowed[prev]
+            known = by_position[offset: offset + k] + by_tag[prev]
             ending = steps[t + 1] if t + 1 < len(steps) else 0
-            if ending < k:
-                mask[ending:k] &= end_ok
-            prev = self.logits(task, self.norm(o)).masked_fill(~mask, float("-inf")).argmax(dim=-1)
-            tags[rows] = prev
-            for name, value in gates.items():
-                if name not in gate_values:
-                    gate_values[name] = h.new_empty(h.shape[0])
-                gate_values[name][rows] = value
+            if ending < k:  # sentences ending here may end only with an allowed tag
+                known[ending:, out_cols] = by_tag_at_end[prev[ending:]]
+            state = cell.step(known[:, lstm_cols], state)
+            o, gates = combine(cell.outputs(state), known[:, gate_cols])
+            prev = addmm(known[:, out_cols], norm(o), weight_t).argmax(dim=-1)
+            tags.append(prev)
+            gate_values.append(gates)
             offset += k
-        return tags, gate_values
+        names = ["g1", "g2"][: len(gate_values[0])]
+        return torch.cat(tags), {
+            name: torch.cat([g[i] for g in gate_values]).squeeze(-1)
+            for i, name in enumerate(names)
+        }
+
+    def _output_weight(self, task: str) -> torch.Tensor:
+        """The task's output weight (n_tags, hidden), tied rows included."""
+        if task not in self.tied:
+            return self.output[task].weight
+        target, own = self.output[self.target], self.output[task]
+        index = getattr(self, f"output_index_{task}")
+        return torch.cat([target.weight, own.weight])[index]
+
+    def _output_bias(self, task: str) -> torch.Tensor:
+        """The task's output bias (n_tags,), tied rows included."""
+        if task not in self.tied:
+            return self.output[task].bias
+        target, own = self.output[self.target], self.output[task]
+        return torch.cat([target.bias, own.bias])[getattr(self, f"output_index_{task}")]
+
+    def _step_tables(
+        self,
+        task: str,
+        h: torch.Tensor,
+        cell: "_PathsCell",
+        allowed: torch.Tensor,
+        end_ok: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Tuple[slice, slice, slice]]:
+        """What a greedy step adds to its matrix products, split by what it depends on.
+
+        A step's known terms are the LSTM paths' input projections (with their biases), the
+        gates' terms over ``a = [h_t ; tagemb(y_{t-1})]`` (with their biases) and the output
+        bias with the IOBES mask (``-inf`` where a tag may not follow). Each is a sum of a
+        part that depends on the position only (``by_position``, (N, C)) and a part that
+        depends on the previous tag only (``by_tag``, (n_tags + 1, C)), so a step is one row
+        lookup and one addition. ``by_tag_at_end`` (n_tags + 1, n_tags) is the output bias
+        for a sentence's last position. Also returns the column slices of the three parts.
+        """
+        embed = self.tag_table(task)
+        w_in, bias = cell.input_weight(), cell.bias()
+        gates = self.shared.gate_layers(task)
+        width = self.in_width
+        parts_position = [torch.addmm(bias, h, w_in[:, :width].t())]
+        parts_tag = [torch.matmul(embed, w_in[:, width:].t())]
+        if gates:
+            a_offset = 2 * self.shared.out_width
+            w_a = torch.cat([g.weight[:, a_offset:] for g in gates])
+            b_a = torch.cat([g.bias for g in gates])
+            parts_position.append(torch.addmm(b_a, h, w_a[:, :width].t()))
+            parts_tag.append(torch.matmul(embed, w_a[:, width:].t()))
+        out_bias = self._output_bias(task)
+        n_tags = out_bias.shape[0]
+        parts_position.append(h.new_zeros(h.shape[0], n_tags))
+        parts_tag.append(_masked(out_bias, allowed))
+        at_end = _masked(out_bias, allowed & end_ok)
+        n_lstm, n_gates = w_in.shape[0], len(gates)
+        cols = (
+            slice(0, n_lstm),
+            slice(n_lstm, n_lstm + n_gates),
+            slice(n_lstm + n_gates, n_lstm + n_gates + n_tags),
+        )
+        return torch.cat(parts_position, dim=-1), torch.cat(parts_tag, dim=-1), at_end, cols
 
     def drop_sources(self) -> None:
         for source in self.shared.sources:
@@ -227,3 +273,74 @@ def _tie_index(ties: List[int], n_target: int) -> Tuple[torch.Tensor, torch.Tens
             output_index.append(n_target + own_output)
             own_output += 1
     return torch.tensor(embed_index), torch.tensor(output_index, dtype=torch.long)
+
+
+def _normalizer(enabled: bool, width: int):
+    """:func:`normalize_output` as one bound call (``F.layer_norm`` is ``torch.layer_norm``
+    after argument checks, which a step need not repeat)."""
+    if not enabled:
+        return lambda x: x
+    shape = [width]
+    return lambda x: torch.layer_norm(x, shape)
+
+
+def _masked(bias: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """``bias`` (n,) repeated for each row of ``allowed`` (r, n), ``-inf`` where not allowed.
+
+    Added to ``W o_t`` it gives the masked logits that the argmax reads: ``x + (-inf)`` is
+    ``-inf`` and ``bias`` itself is what ``nn.Linear`` adds.
+    """
+    return bias.expand(allowed.shape).masked_fill(~allowed, float("-inf"))
+
+
+class _PathsCell:
+    """The LSTM cells of a task's paths (one ``nn.LSTM`` each), stepped together.
+
+    One batched matrix product computes every path's recurrent term, and one set of
+    pointwise operations their states: the paths' state is (n_paths, k, hidden). Gate rows
+    are reordered from PyTorch's ``i, f, g, o`` to ``i, f, o, g`` so that the three sigmoid
+    gates are one slice. The arithmetic per path is the cell's own: ``z = known + h W_hhᵀ``,
+    ``c = σ(f) c + σ(i) tanh(g)``, ``h = σ(o) tanh(c)``.
+    """
+
+    def __init__(self, lstms: Sequence[nn.Module]):
+        self.lstms = list(lstms)
+        hidden = self.lstms[0].hidden_size
+        self.hidden = hidden
+        self.order = torch.cat([
+            torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+            torch.arange(2 * hidden, 3 * hidden),
+        ]).to(self.lstms[0].weight_hh_l0.device)
+        # (n_paths, hidden, 4 hidden): the right operand of the batched product
+        self.w_hh_t = torch.stack([lstm.weight_hh_l0[self.order].t() for lstm in self.lstms])
+
+    def input_weight(self) -> torch.Tensor:
+        """Every path's input weight, (n_paths · 4 hidden, input width), gate rows reordered."""
+        return torch.cat([lstm.weight_ih_l0[self.order] for lstm in self.lstms])
+
+    def bias(self) -> torch.Tensor:
+        """Every path's two biases summed, (n_paths · 4 hidden,), as the cell adds them."""
+        return torch.cat([(lstm.bias_ih_l0 + lstm.bias_hh_l0)[self.order] for lstm in self.lstms])
+
+    def zero_state(self, n_rows: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        shape = (len(self.lstms), n_rows, self.hidden)
+        return like.new_zeros(shape), like.new_zeros(shape)
+
+    def step(
+        self, known: torch.Tensor, state: Tuple[torch.Tensor, torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One step of every path for the first k rows; ``known`` (k, n_paths · 4 hidden)."""
+        k, hidden = known.shape[0], self.hidden
+        h_prev, c_prev = state[0][:, :k], state[1][:, :k]
+        known = known.view(k, len(self.lstms), 4 * hidden).transpose(0, 1)
+        z = torch.baddbmm(known, h_prev, self.w_hh_t)
+        gates = torch.sigmoid(z[..., : 3 * hidden])
+        c = gates[..., hidden: 2 * hidden] * c_prev + gates[..., :hidden] * torch.tanh(
+            z[..., 3 * hidden:]
+        )
+        return gates[..., 2 * hidden:] * torch.tanh(c), c
+
+    @staticmethod
+    def outputs(state: Tuple[torch.Tensor, torch.Tensor]) -> List[torch.Tensor]:
+        """Each path's output (k, hidden), in the order of the paths."""
+        return list(state[0].unbind(0))

@@ -92,6 +92,16 @@ class DTNNetwork(nn.Module):
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.config.normalize)
 
+    def train(self, mode: bool = True) -> "DTNNetwork":
+        """``nn.Module.train``, skipped when every module is in that mode already.
+
+        Thinc's PyTorchShim calls ``eval()`` before and ``train()`` after every prediction;
+        setting the flag on each of the network's ~70 modules costs more than checking it.
+        """
+        if all(module.training == mode for module in self.modules()):
+            return self
+        return super().train(mode)
+
     @property
     def tasks(self) -> List[str]:
         return [self.target] + self.sources

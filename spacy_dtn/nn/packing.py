@@ -25,6 +25,12 @@ class Packing:
     @classmethod
     def from_lengths(cls, lengths: torch.Tensor, device: torch.device) -> "Packing":
         """``lengths`` (B,) on the CPU, all > 0; index tensors are moved to ``device`` once."""
+        if lengths.shape[0] == 1:
+            return cls._one(int(lengths[0]), device)
+        return cls._general(lengths, device)
+
+    @classmethod
+    def _general(cls, lengths: torch.Tensor, device: torch.device) -> "Packing":
         sorted_lengths, sorted_indices = torch.sort(lengths, descending=True, stable=True)
         n_steps = int(sorted_lengths[0])
         batch_sizes = (sorted_lengths[None, :] > torch.arange(n_steps)[:, None]).sum(1)
@@ -49,4 +55,21 @@ class Packing:
         """Wrap data already in packed order for an ``nn.LSTM``."""
         return PackedSequence(
             packed_data, self.batch_sizes, self.sorted_indices, self.unsorted_indices
+        )
+
+    @classmethod
+    def _one(cls, n: int, device: torch.device) -> "Packing":
+        """The layout of a single sentence of ``n`` tokens (packed order is token order),
+        without the general case's sorting and arithmetic: batches of one are common at
+        inference, where this is a noticeable share of a sentence's time."""
+        positions = torch.arange(n, device=device)
+        zero = torch.zeros(1, dtype=torch.long)
+        return cls(
+            batch_sizes=torch.ones(n, dtype=torch.long),
+            sorted_indices=zero.to(device),
+            unsorted_indices=zero.to(device),
+            gather=positions,
+            scatter=positions,
+            starts=zero.to(device),
+            steps=[1] * n,
         )

@@ -37,6 +37,7 @@ class SharedComponent(nn.Module):
         self.scheme = scheme
         self.target = target
         self.sources: List[str] = list(sources)
+        self.out_width = out_width  # a plain attribute: not saved
         tasks = [target] + self.sources
         if scheme in ("I", "S"):
             self.own = nn.ModuleDict({task: make_rnn() for task in tasks})
@@ -87,6 +88,45 @@ class SharedComponent(nn.Module):
         g2 = torch.sigmoid(self.gate2(torch.cat([h_ind, o_shared, a], dim=-1)))
         gates["g2"] = g2.squeeze(-1)
         return (1 - g2) * h_ind + g2 * o_shared, gates
+
+    def gate_layers(self, task: str) -> List[nn.Linear]:
+        """The task's gate layers in the order :meth:`combine` applies them (may be empty)."""
+        if task != self.target or self.scheme not in ("dtn", "dtn_hs"):
+            return []
+        return [self.gate1] + ([self.gate2] if self.scheme == "dtn" else [])
+
+    def stepper(
+        self, task: str
+    ) -> Callable[[Sequence[torch.Tensor], torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """:meth:`combine` for a step-by-step loop, with the weights bound once per batch.
+
+        Each gate's term over ``a`` (and its bias) is linear in ``a``, so a caller that
+        knows ``a`` in advance computes it once for every position; the returned function
+        takes the paths' outputs and those terms, ``gate_terms`` (k, n_gates) in the order of
+        :meth:`gate_layers`, and returns the output and the gate values ((k, 1) each). Gates
+        are ``σ(W_out · [x; y] + (W_a · a + b))``: the same sums as :meth:`combine`'s, up to
+        the order in which floats are added.
+        """
+        if self.scheme in ("I", "S", "H"):
+            return lambda outputs, gate_terms: (outputs[0], [])
+        if task != self.target:
+            return lambda outputs, gate_terms: (outputs[1] + outputs[0], [])
+        cat, addmm, sigmoid = torch.cat, torch.addmm, torch.sigmoid
+        w1 = self.gate1.weight[:, : 2 * self.out_width].t()
+        with_ind = self.scheme == "dtn"
+        w2 = self.gate2.weight[:, : 2 * self.out_width].t() if with_ind else None
+
+        def step(outputs, gate_terms):
+            h_soft, h_hard = outputs[0], outputs[1]
+            g1 = sigmoid(addmm(gate_terms[:, 0:1], cat([h_soft, h_hard], dim=-1), w1))
+            o_shared = (1 - g1) * h_hard + g1 * h_soft
+            if not with_ind:
+                return o_shared, [g1]
+            h_ind = outputs[2]
+            g2 = sigmoid(addmm(gate_terms[:, 1:2], cat([h_ind, o_shared], dim=-1), w2))
+            return (1 - g2) * h_ind + g2 * o_shared, [g1, g2]
+
+        return step
 
     def share_penalty(self) -> Optional[torch.Tensor]:
         """``Σ_sources ‖θ_target − θ_source‖²`` over the soft modules; None without any."""
