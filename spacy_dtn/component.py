@@ -12,6 +12,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer
@@ -249,7 +250,18 @@ class DTNEntityRecognizer(TrainablePipe):
         return dict(self._skipped_batches)
 
     def _gold_tag_ids(self, example: Example, tagset: TagSet):
-        """Gold IOBES tag ids on the predicted tokens; -1 where unknown or misaligned."""
+        """Gold IOBES tag ids on the predicted tokens; -1 where unknown or misaligned.
+
+        Where both docs have the same tokens (a corpus read with its own tokenisation) the ids
+        come straight from the reference's entity codes; otherwise through spaCy's alignment.
+        """
+        predicted, reference = example.predicted, example.reference
+        orths = predicted.to_array(ORTH)
+        if len(orths) == len(reference) and (orths == reference.to_array(ORTH)).all():
+            codes = reference.to_array([ENT_IOB, ENT_TYPE])
+            strings = reference.vocab.strings
+            labels = [strings[int(key)] if key else "" for key in codes[:, 1]]
+            return tagset.encode_iob(codes[:, 0], labels)
         return numpy.asarray(tagset.encode(example.get_aligned_ner()), dtype="int64")
 
     def get_loss(self, examples: Iterable[Example], scores: DTNOutput) -> Tuple[float, float]:
