@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from spacy_dtn.nn import DTNNetwork, NetworkConfig
+from spacy_dtn.nn.norm import normalize_output
 
 from test_nn import random_batch, reference_tags
 
@@ -50,7 +51,7 @@ def unfused_greedy(decoder, task, h, packing, allowed, end_ok):
         ending = steps[t + 1] if t + 1 < len(steps) else 0
         if ending < k:
             mask[ending:k] &= end_ok
-        logits = decoder.logits(task, decoder.norm(o))
+        logits = decoder.logits(task, normalize_output(o, decoder.normalize))
         prev = logits.masked_fill(~mask, float("-inf")).argmax(dim=-1)
         tags[rows] = prev
         for name, value in gates.items():

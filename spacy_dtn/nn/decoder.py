@@ -20,7 +20,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import crf
-from .norm import normalize_output
 from .packing import Packing
 from .sharing import Gates, SharedComponent
 
@@ -99,9 +98,6 @@ class Decoder(nn.Module):
     def logits(self, task: str, o: torch.Tensor) -> torch.Tensor:
         """``W o_t + b`` of the task's output layer, (…, n_tags)."""
         return F.linear(o, self._output_weight(task), self._output_bias(task))
-
-    def norm(self, x: torch.Tensor) -> torch.Tensor:
-        return normalize_output(x, self.normalize)
 
     def crf_scores(
         self, task: str, allowed: torch.Tensor, end_ok: torch.Tensor
