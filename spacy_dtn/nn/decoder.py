@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import crf
+from . import crf, recurrence
 from .packing import Packing
 from .sharing import Gates, SharedComponent
 
@@ -109,18 +109,22 @@ class Decoder(nn.Module):
 
     def states(self, task: str, h: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
         """Decoder states (N, hidden) of the ``crf`` decoder, which sees ``h`` only; packed."""
-        sequence = packing.pack(h)
-        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
-        return self.shared.combine(task, outputs, h)
+        return self.shared.combine(task, self._run(task, h, packing), h)
 
     def teacher_forced(
         self, task: str, h: torch.Tensor, prev_tags: torch.Tensor, packing: Packing
     ) -> Tuple[torch.Tensor, Gates]:
         """Decoder states (N, hidden) for known previous tags; everything in packed order."""
         x = torch.cat([h, F.embedding(prev_tags, self.tag_table(task))], dim=-1)
+        return self.shared.combine(task, self._run(task, x, packing), x)
+
+    def _run(self, task: str, x: torch.Tensor, packing: Packing) -> List[torch.Tensor]:
+        """Each of the task's LSTM paths over the whole of ``x`` (N, width), packed."""
+        paths = self.shared.paths(task)
+        if recurrence.fused(x):
+            return recurrence.sequence_outputs(paths, x, packing.steps)
         sequence = packing.pack(x)
-        outputs = [lstm(sequence)[0].data for lstm in self.shared.paths(task)]
-        return self.shared.combine(task, outputs, x)
+        return [lstm(sequence)[0].data for lstm in paths]
 
     def greedy(
         self,

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from . import recurrence
 from .packing import Packing
 from .sharing import Gates, SharedComponent
 
@@ -111,9 +112,18 @@ class CharEncoder(nn.Module):
         emb = self.embed(char_ids)
         present = (char_ids != 0).unsqueeze(-1).to(emb.dtype)
         a = (emb * present).sum(1) / present.sum(1).clamp(min=1.0)
+        paths = self.shared.paths(task)
+        if recurrence.fused(emb):
+            in_word = torch.arange(char_ids.shape[1]) < char_lengths[:, None]
+            packing = Packing.from_lengths(char_lengths, emb.device)
+            chars = emb[in_word.to(emb.device)][packing.gather]
+            outputs = recurrence.final_states(
+                paths, chars, packing.steps, packing.unsorted_indices
+            )
+            return self.shared.combine(task, outputs, a)
         packed = pack_padded_sequence(emb, char_lengths, batch_first=True, enforce_sorted=False)
         outputs = []
-        for lstm in self.shared.paths(task):
+        for lstm in paths:
             _, (h_n, _) = lstm(packed)
             outputs.append(torch.cat([h_n[0], h_n[1]], dim=-1))
         return self.shared.combine(task, outputs, a)
@@ -189,7 +199,9 @@ class WordEncoder(nn.Module):
     def forward(self, task: str, m: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
         """``m`` (N, in_width) in packed order → (N, width) in packed order."""
         paths = self.shared.paths(task)
-        if len(packing.steps) == m.shape[0]:
+        if recurrence.fused(m):
+            outputs = recurrence.sequence_outputs(paths, m, packing.steps)
+        elif len(packing.steps) == m.shape[0]:
             # One sentence: as a plain batch of one, which nn.LSTM runs with less overhead
             # than a PackedSequence (the same values: packed order is then token order).
             outputs = [lstm(m[None])[0][0] for lstm in paths]

@@ -1,0 +1,235 @@
+"""Several LSTMs over one packed input, stepped together, with a hand-written backward.
+
+A component's paths (soft, hard, independent) and an LSTM's two directions all read the
+same input, so a DTN component is up to six LSTMs over one batch. ``nn.LSTM`` runs each on
+its own, and on the CPU with a ``PackedSequence`` it records a few autograd nodes per time
+step per LSTM: in training most of the network's time went to that bookkeeping, not to
+arithmetic. Here every LSTM of a component advances in one batched matrix product and one
+set of pointwise operations per step (state shape ``(K, rows, hidden)`` for K LSTMs), and
+backpropagation through time is one loop of the same kind (:class:`_Recurrence`).
+
+The reverse direction runs over each sentence reversed. In the packed layout (sorted by
+length, longest first) a reversed batch has the same ``batch_sizes`` as the forward one,
+so both directions step in lockstep: position ``(t, j)`` of the reversed batch holds token
+``L_j - 1 - t`` of sentence ``j`` (:func:`reverse_index`).
+
+The parameters are the ``nn.LSTM`` modules' own (``weight_ih_l0``, ``weight_hh_l0``,
+``bias_ih_l0``, ``bias_hh_l0`` and their ``_reverse`` twins), so saved networks load
+unchanged; the arithmetic per LSTM is the cell's, ``z = W_ih x + b_ih + W_hh h + b_hh``,
+``c = σ(f) c + σ(i) tanh(g)``, ``h = σ(o) tanh(c)``, with the terms added in another order.
+"""
+from typing import List, Optional, Sequence
+
+import torch
+from torch import nn
+
+
+def fused(x: torch.Tensor) -> bool:
+    """Whether to run LSTMs here rather than through ``nn.LSTM``: in training on the CPU.
+
+    At inference ``nn.LSTM`` is as fast or faster (no graph to record; it runs one sentence
+    unpacked), and on an accelerator cuDNN runs the whole recurrence in one kernel.
+    """
+    return torch.is_grad_enabled() and x.device.type == "cpu"
+
+
+def sequence_outputs(
+    lstms: Sequence[nn.LSTM], x: torch.Tensor, steps: List[int]
+) -> List[torch.Tensor]:
+    """Each LSTM's output at every position, (N, n_directions · hidden), packed: what
+    ``lstm(packed)[0].data`` is."""
+    if not lstms[0].bidirectional:
+        return list(run_lstms(lstms, x, steps)[0].unbind(0))
+    reverse = reverse_index(steps, x.device)
+    forward, backward = run_lstms(lstms, x, steps, reverse)
+    return [torch.cat([f, b[reverse]], dim=-1) for f, b in zip(forward, backward)]
+
+
+def final_states(
+    lstms: Sequence[nn.LSTM], x: torch.Tensor, steps: List[int], ranks: torch.Tensor
+) -> List[torch.Tensor]:
+    """Each bidirectional LSTM's ``[→h_last ; ←h_last]`` per sequence, (B, 2 · hidden):
+    ``torch.cat([h_n[0], h_n[1]], -1)``; ``ranks`` (B,) is each sequence's rank in the
+    packing (its ``unsorted_indices``)."""
+    reverse = reverse_index(steps, x.device)
+    forward, backward = run_lstms(lstms, x, steps, reverse)
+    # Both directions end at (L_j - 1, j): the reverse one in its own (reversed) order.
+    last = last_index(steps, x.device)[ranks]
+    return [torch.cat([f[last], b[last]], dim=-1) for f, b in zip(forward, backward)]
+
+
+def run_lstms(
+    lstms: Sequence[nn.LSTM], x: torch.Tensor, steps: List[int],
+    reverse: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """The hidden states of every LSTM over ``x`` (N, input width), packed.
+
+    ``steps`` are the packing's batch sizes (Python ints). The LSTMs are single-layer,
+    batch-first and all of one width and direction count; bidirectional ones need
+    ``reverse`` (:func:`reverse_index`). Returns (n_directions, n_lstms, N, hidden): the
+    forward direction in packed order, the reverse direction in *reversed* packed order
+    (``[..., reverse, :]`` puts it back; position ``(t, j)`` is then the state after
+    reading token ``t`` of sentence ``j`` from the end).
+    """
+    n_dirs = 2 if lstms[0].bidirectional else 1
+    if n_dirs == 2 and reverse is None:
+        raise ValueError("bidirectional LSTMs need the reverse index")
+    suffixes = ["", "_reverse"][:n_dirs]
+    hidden = lstms[0].hidden_size
+    order = _gate_order(hidden, x.device)
+    w_ih = torch.stack([getattr(m, "weight_ih_l0" + s) for s in suffixes for m in lstms])
+    w_hh = torch.stack([getattr(m, "weight_hh_l0" + s) for s in suffixes for m in lstms])
+    bias = torch.stack([
+        getattr(m, "bias_ih_l0" + s) + getattr(m, "bias_hh_l0" + s)
+        for s in suffixes for m in lstms
+    ])
+    states = _Recurrence.apply(
+        x, w_ih[:, order], bias[:, order], w_hh[:, order], steps, reverse
+    )
+    return states.view(n_dirs, len(lstms), x.shape[0], hidden)
+
+
+def _gate_order(hidden: int, device: torch.device) -> torch.Tensor:
+    """Rows of PyTorch's gates ``i, f, g, o`` as ``i, f, o, g``: the sigmoids side by side."""
+    return torch.cat([
+        torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+        torch.arange(2 * hidden, 3 * hidden),
+    ]).to(device)
+
+
+def reverse_index(steps: List[int], device: torch.device) -> torch.Tensor:
+    """(N,) for packed ``steps``: the packed position of the token that position ``(t, j)``
+    of the reversed batch reads, ``(L_j - 1 - t, j)``; its own inverse."""
+    sizes = torch.tensor(steps)
+    n_steps = len(steps)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    time = torch.repeat_interleave(torch.arange(n_steps), sizes)
+    rank = torch.arange(time.shape[0]) - offsets[time]
+    lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)  # by rank
+    return (offsets[lengths[rank] - 1 - time] + rank).to(device)
+
+
+def last_index(steps: List[int], device: torch.device) -> torch.Tensor:
+    """(B,) the packed position of each rank's last step, ``(L_j - 1, j)``."""
+    sizes = torch.tensor(steps)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)
+    return (offsets[lengths - 1] + torch.arange(lengths.shape[0])).to(device)
+
+
+def _previous_index(steps: List[int]) -> torch.Tensor:
+    """(N - steps[0],) the packed position one step earlier, for the positions after step 0."""
+    sizes = torch.tensor(steps)
+    time = torch.repeat_interleave(torch.arange(1, len(steps)), sizes[1:])
+    return torch.arange(steps[0], int(sizes.sum())) - sizes[time - 1]
+
+
+class _Recurrence(torch.autograd.Function):
+    """K LSTMs over one packed input, gates in the order ``i, f, o, g``.
+
+    ``x`` (N, I) in packed order; ``w_ih`` (K, 4H, I), ``bias`` (K, 4H) (both biases
+    summed), ``w_hh`` (K, 4H, H). With ``reverse`` given, the first K/2 LSTMs read ``x``
+    and the others ``x[reverse]``. Every buffer is (K, N, ·), so a step is a slice of rows
+    and each LSTM's rows in it are contiguous for the batched products. The backward pass
+    needs per step only slices that the step itself touches, so it stays in cache on large
+    batches.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w_ih, bias, w_hh, steps: List[int], reverse: Optional[torch.Tensor]):
+        n_lstms, four_h, _ = w_ih.shape
+        hidden, n = four_h // 4, x.shape[0]
+        inputs = _inputs(x, reverse, n_lstms)
+        projected = x.new_empty(n_lstms, n, four_h)
+        for k in range(n_lstms):
+            torch.addmm(bias[k], inputs[k], w_ih[k].t(), out=projected[k])
+        w_t = w_hh.transpose(1, 2)
+        acts = projected  # overwritten step by step with σ(i), σ(f), σ(o), tanh(g)
+        cells = x.new_empty(n_lstms, n, hidden)
+        tanh_cells = x.new_empty(n_lstms, n, hidden)
+        states = x.new_empty(n_lstms, n, hidden)
+        h = c = x.new_zeros(n_lstms, steps[0], hidden)
+        three_h = 3 * hidden
+        offset = 0
+        for k in steps:
+            rows = slice(offset, offset + k)
+            z = acts[:, rows]
+            z.baddbmm_(h[:, :k], w_t)
+            z[..., :three_h].sigmoid_()
+            z[..., three_h:].tanh_()
+            c_new = cells[:, rows]
+            torch.mul(z[..., hidden: 2 * hidden], c[:, :k], out=c_new)
+            c_new.addcmul_(z[..., :hidden], z[..., three_h:])
+            tanh_c = tanh_cells[:, rows]
+            torch.tanh(c_new, out=tanh_c)
+            h = states[:, rows]
+            torch.mul(z[..., 2 * hidden: three_h], tanh_c, out=h)
+            c = c_new
+            offset += k
+        ctx.steps = steps
+        ctx.save_for_backward(x, reverse, w_ih, w_hh, acts, cells, tanh_cells, states)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states):
+        x, reverse, w_ih, w_hh, acts, cells, tanh_cells, states = ctx.saved_tensors
+        steps = ctx.steps
+        n_lstms, n, hidden = states.shape
+        first = steps[0]
+        grad_z = torch.empty_like(acts)
+        dh_carry = states.new_zeros(n_lstms, first, hidden)
+        dc_carry = states.new_zeros(n_lstms, first, hidden)
+        i_, f_, o_, g_ = (slice(j * hidden, (j + 1) * hidden) for j in range(4))
+        sig = slice(0, 3 * hidden)
+        offsets = [0]
+        for k in steps[:-1]:
+            offsets.append(offsets[-1] + k)
+        for t in range(len(steps) - 1, -1, -1):
+            k, offset = steps[t], offsets[t]
+            rows = slice(offset, offset + k)
+            a, tanh_c, dz = acts[:, rows], tanh_cells[:, rows], grad_z[:, rows]
+            dh = grad_states[:, rows] + dh_carry[:, :k]
+            dh_o = dh * a[..., o_]
+            dc = torch.addcmul(dc_carry[:, :k], dh_o, 1 - tanh_c * tanh_c)
+            torch.mul(dc, a[..., g_], out=dz[..., i_])
+            if t:
+                prev = offsets[t - 1]
+                torch.mul(dc, cells[:, prev: prev + k], out=dz[..., f_])
+            else:
+                dz[..., f_].zero_()
+            torch.mul(dh, tanh_c, out=dz[..., o_])
+            s = a[..., sig]
+            dz[..., sig].mul_(s - s * s)
+            torch.mul(dc, a[..., i_], out=dz[..., g_])
+            g = a[..., g_]
+            dz[..., g_].mul_(1 - g * g)
+            if t:
+                torch.mul(dc, a[..., f_], out=dc_carry[:, :k])
+                torch.bmm(dz, w_hh, out=dh_carry[:, :k])
+        h_prev = torch.zeros_like(states)
+        h_prev[:, first:] = states[:, _previous_index(steps).to(states.device)]
+        grad_w_hh = torch.bmm(grad_z.transpose(1, 2), h_prev)
+        grad_bias = grad_z.sum(1)
+        inputs = _inputs(x, reverse, n_lstms)
+        grad_w_ih = torch.stack([grad_z[k].t().mm(inputs[k]) for k in range(n_lstms)])
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            groups = [range(n_lstms)] if reverse is None else [
+                range(n_lstms // 2), range(n_lstms // 2, n_lstms)
+            ]
+            grads = []
+            for group in groups:
+                total = x.new_zeros(x.shape)
+                for k in group:
+                    total.addmm_(grad_z[k], w_ih[k])
+                grads.append(total)
+            grad_x = grads[0] if reverse is None else grads[0] + grads[1][reverse]
+        return grad_x, grad_w_ih, grad_bias, grad_w_hh, None, None
+
+
+def _inputs(x: torch.Tensor, reverse: Optional[torch.Tensor], n_lstms: int) -> List[torch.Tensor]:
+    """What each of the K LSTMs reads: ``x``, or ``x[reverse]`` for the second half."""
+    if reverse is None:
+        return [x] * n_lstms
+    backward = x[reverse]
+    return [x] * (n_lstms // 2) + [backward] * (n_lstms // 2)
