@@ -129,89 +129,70 @@ class _Recurrence(torch.autograd.Function):
 
     ``x`` (N, I) in packed order; ``w_ih`` (K, 4H, I), ``bias`` (K, 4H) (both biases
     summed), ``w_hh`` (K, 4H, H). With ``reverse`` given, the first K/2 LSTMs read ``x``
-    and the others ``x[reverse]``. Every buffer is (K, N, ·), so a step is a slice of rows
-    and each LSTM's rows in it are contiguous for the batched products. The backward pass
-    needs per step only slices that the step itself touches, so it stays in cache on large
-    batches.
+    and the others ``x[reverse]``. Each step's tensors are (K, rows, ·) and contiguous, so
+    the batched products run as one call and the pointwise operations on dense memory;
+    the backward pass walks the same per-step tensors back.
     """
 
     @staticmethod
     def forward(ctx, x, w_ih, bias, w_hh, steps: List[int], reverse: Optional[torch.Tensor]):
-        n_lstms, four_h, _ = w_ih.shape
-        hidden, n = four_h // 4, x.shape[0]
-        inputs = _inputs(x, reverse, n_lstms)
-        projected = x.new_empty(n_lstms, n, four_h)
-        for k in range(n_lstms):
-            torch.addmm(bias[k], inputs[k], w_ih[k].t(), out=projected[k])
-        w_t = w_hh.transpose(1, 2)
-        acts = projected  # overwritten step by step with σ(i), σ(f), σ(o), tanh(g)
-        cells = x.new_empty(n_lstms, n, hidden)
-        tanh_cells = x.new_empty(n_lstms, n, hidden)
-        states = x.new_empty(n_lstms, n, hidden)
-        h = c = x.new_zeros(n_lstms, steps[0], hidden)
-        three_h = 3 * hidden
-        offset = 0
-        for k in steps:
-            rows = slice(offset, offset + k)
-            z = acts[:, rows]
-            z.baddbmm_(h[:, :k], w_t)
-            z[..., :three_h].sigmoid_()
-            z[..., three_h:].tanh_()
-            c_new = cells[:, rows]
-            torch.mul(z[..., hidden: 2 * hidden], c[:, :k], out=c_new)
-            c_new.addcmul_(z[..., :hidden], z[..., three_h:])
-            tanh_c = tanh_cells[:, rows]
-            torch.tanh(c_new, out=tanh_c)
-            h = states[:, rows]
-            torch.mul(z[..., 2 * hidden: three_h], tanh_c, out=h)
-            c = c_new
-            offset += k
-        ctx.steps = steps
-        ctx.save_for_backward(x, reverse, w_ih, w_hh, acts, cells, tanh_cells, states)
-        return states
+        projected = _project(x, reverse, w_ih, bias)
+        keep = ctx.needs_input_grad[0] or any(ctx.needs_input_grad[1:4])
+        states, acts, cells, tanh_cells = _run_steps(projected, w_hh, steps, keep)
+        if keep:
+            ctx.steps, ctx.states = steps, states
+            ctx.acts, ctx.cells, ctx.tanh_cells = acts, cells, tanh_cells
+            ctx.save_for_backward(x, reverse, w_ih, w_hh)
+        return torch.cat(states, dim=1)
 
     @staticmethod
     def backward(ctx, grad_states):
-        x, reverse, w_ih, w_hh, acts, cells, tanh_cells, states = ctx.saved_tensors
-        steps = ctx.steps
-        n_lstms, n, hidden = states.shape
-        first = steps[0]
-        grad_z = torch.empty_like(acts)
-        dh_carry = states.new_zeros(n_lstms, first, hidden)
-        dc_carry = states.new_zeros(n_lstms, first, hidden)
+        x, reverse, w_ih, w_hh = ctx.saved_tensors
+        steps, states = ctx.steps, ctx.states
+        acts, cells, tanh_cells = ctx.acts, ctx.cells, ctx.tanh_cells
+        ctx.states = ctx.acts = ctx.cells = ctx.tanh_cells = None  # freed as in saved tensors
+        n_lstms, _, hidden = grad_states.shape
         i_, f_, o_, g_ = (slice(j * hidden, (j + 1) * hidden) for j in range(4))
         sig = slice(0, 3 * hidden)
         offsets = [0]
         for k in steps[:-1]:
             offsets.append(offsets[-1] + k)
+        grad_z: List[torch.Tensor] = [None] * len(steps)  # type: ignore[list-item]
+        dh_carry = dc_carry = None
         for t in range(len(steps) - 1, -1, -1):
             k, offset = steps[t], offsets[t]
-            rows = slice(offset, offset + k)
-            a, tanh_c, dz = acts[:, rows], tanh_cells[:, rows], grad_z[:, rows]
-            dh = grad_states[:, rows] + dh_carry[:, :k]
-            dh_o = dh * a[..., o_]
-            dc = torch.addcmul(dc_carry[:, :k], dh_o, 1 - tanh_c * tanh_c)
+            a, tanh_c = acts[t], tanh_cells[t]
+            dh = grad_states[:, offset: offset + k]
+            if dh_carry is not None:  # the sentences still running at t + 1 come first
+                dh = dh.clone()
+                dh[:, : dh_carry.shape[1]] += dh_carry
+            dc = dh * a[..., o_] * (1 - tanh_c * tanh_c)
+            if dc_carry is not None:
+                dc[:, : dc_carry.shape[1]] += dc_carry
+            dz = torch.empty_like(a)
             torch.mul(dc, a[..., g_], out=dz[..., i_])
             if t:
-                prev = offsets[t - 1]
-                torch.mul(dc, cells[:, prev: prev + k], out=dz[..., f_])
+                torch.mul(dc, cells[t - 1][:, :k], out=dz[..., f_])
             else:
                 dz[..., f_].zero_()
             torch.mul(dh, tanh_c, out=dz[..., o_])
             s = a[..., sig]
             dz[..., sig].mul_(s - s * s)
-            torch.mul(dc, a[..., i_], out=dz[..., g_])
             g = a[..., g_]
+            torch.mul(dc, a[..., i_], out=dz[..., g_])
             dz[..., g_].mul_(1 - g * g)
+            grad_z[t] = dz
             if t:
-                torch.mul(dc, a[..., f_], out=dc_carry[:, :k])
-                torch.bmm(dz, w_hh, out=dh_carry[:, :k])
-        h_prev = torch.zeros_like(states)
-        h_prev[:, first:] = states[:, _previous_index(steps).to(states.device)]
-        grad_w_hh = torch.bmm(grad_z.transpose(1, 2), h_prev)
-        grad_bias = grad_z.sum(1)
+                dc_carry = dc * a[..., f_]
+                dh_carry = torch.bmm(dz, w_hh)
+        grad_z_all = torch.cat(grad_z, dim=1)
+        # h_{t-1} for every position: zeros at the first step
+        h_prev = [grad_states.new_zeros(n_lstms, steps[0], hidden)]
+        h_prev += [states[t - 1][:, : steps[t]] for t in range(1, len(steps))]
+        grad_w_hh = torch.bmm(grad_z_all.transpose(1, 2), torch.cat(h_prev, dim=1))
+        grad_bias = grad_z_all.sum(1)
         inputs = _inputs(x, reverse, n_lstms)
-        grad_w_ih = torch.stack([grad_z[k].t().mm(inputs[k]) for k in range(n_lstms)])
+        grad_w_ih = torch.stack([grad_z_all[k].t().mm(inputs[k]) for k in range(n_lstms)])
         grad_x = None
         if ctx.needs_input_grad[0]:
             groups = [range(n_lstms)] if reverse is None else [
@@ -221,10 +202,46 @@ class _Recurrence(torch.autograd.Function):
             for group in groups:
                 total = x.new_zeros(x.shape)
                 for k in group:
-                    total.addmm_(grad_z[k], w_ih[k])
+                    total.addmm_(grad_z_all[k], w_ih[k])
                 grads.append(total)
             grad_x = grads[0] if reverse is None else grads[0] + grads[1][reverse]
         return grad_x, grad_w_ih, grad_bias, grad_w_hh, None, None
+
+
+def _project(x, reverse, w_ih, bias) -> torch.Tensor:
+    """``W_ih x + b`` of every LSTM, (K, N, 4H)."""
+    n_lstms, four_h, _ = w_ih.shape
+    inputs = _inputs(x, reverse, n_lstms)
+    projected = x.new_empty(n_lstms, x.shape[0], four_h)
+    for k in range(n_lstms):
+        torch.addmm(bias[k], inputs[k], w_ih[k].t(), out=projected[k])
+    return projected
+
+
+def _run_steps(projected: torch.Tensor, w_hh: torch.Tensor, steps: List[int], keep: bool):
+    """The recurrence given the input projections; per step, the hidden states (K, k, H)
+    and, if ``keep``, the activations, cell states and their tanh (for the backward)."""
+    n_lstms, _, four_h = projected.shape
+    hidden = four_h // 4
+    three_h = 3 * hidden
+    w_t = w_hh.transpose(1, 2)
+    states, acts, cells, tanh_cells = [], [], [], []
+    h = c = projected.new_zeros(n_lstms, steps[0], hidden)
+    offset = 0
+    for k in steps:
+        z = torch.baddbmm(projected[:, offset: offset + k], h[:, :k], w_t)
+        z[..., :three_h].sigmoid_()
+        z[..., three_h:].tanh_()
+        c = torch.addcmul(z[..., hidden: 2 * hidden] * c[:, :k], z[..., :hidden], z[..., three_h:])
+        tanh_c = torch.tanh(c)
+        h = z[..., 2 * hidden: three_h] * tanh_c
+        states.append(h)
+        if keep:
+            acts.append(z)
+            cells.append(c)
+            tanh_cells.append(tanh_c)
+        offset += k
+    return states, acts, cells, tanh_cells
 
 
 def _inputs(x: torch.Tensor, reverse: Optional[torch.Tensor], n_lstms: int) -> List[torch.Tensor]:
