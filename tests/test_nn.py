@@ -326,3 +326,17 @@ def test_the_iobes_codec_by_hand():
         1, "tag 'I-X' continues nothing (IOBES needs B-X first)")
     assert iobes_error(["B-X", "O"]) == (0, "tag 'B-X' is not closed by E-X (IOBES)")
     assert iobes_error(["O", "L-X"]) == (1, "unknown tag 'L-X' for scheme IOBES")
+
+
+def test_train_and_eval_reach_every_module_also_after_dropping_sources():
+    net = DTNNetwork(NetworkConfig(word_width=6), "target", {"target": ["A"], "source": ["C"]})
+    assert net.eval() is net
+    assert not any(module.training for module in net.modules())
+    net.train()
+    assert all(module.training for module in net.modules())
+    net.drop_sources()
+    net.eval()
+    assert not any(module.training for module in net.modules())
+    assert "source" not in net.char.shared.soft
+    with pytest.raises(ValueError):
+        net.train("yes")

@@ -104,27 +104,28 @@ class SharedComponent(nn.Module):
         knows ``a`` in advance computes it once for every position; the returned function
         takes the paths' outputs and those terms, ``gate_terms`` (k, n_gates) in the order of
         :meth:`gate_layers`, and returns the output and the gate values ((k, 1) each). Gates
-        are ``σ(W_out · [x; y] + (W_a · a + b))``: the same sums as :meth:`combine`'s, up to
-        the order in which floats are added.
+        are ``σ(W_out · [x; y] + (W_a · a + b))`` and mixes ``x + g (y - x)``: the same
+        values as :meth:`combine`'s, up to the order in which floats are added.
         """
         if self.scheme in ("I", "S", "H"):
             return lambda outputs, gate_terms: (outputs[0], [])
         if task != self.target:
             return lambda outputs, gate_terms: (outputs[1] + outputs[0], [])
-        cat, addmm, sigmoid = torch.cat, torch.addmm, torch.sigmoid
+        cat, addmm, addcmul, sigmoid = torch.cat, torch.addmm, torch.addcmul, torch.sigmoid
         w1 = self.gate1.weight[:, : 2 * self.out_width].t()
         with_ind = self.scheme == "dtn"
         w2 = self.gate2.weight[:, : 2 * self.out_width].t() if with_ind else None
 
         def step(outputs, gate_terms):
+            # (1 - g) x + g y as x + g (y - x): two calls in place of four
             h_soft, h_hard = outputs[0], outputs[1]
             g1 = sigmoid(addmm(gate_terms[:, 0:1], cat([h_soft, h_hard], dim=-1), w1))
-            o_shared = (1 - g1) * h_hard + g1 * h_soft
+            o_shared = addcmul(h_hard, g1, h_soft - h_hard)
             if not with_ind:
                 return o_shared, [g1]
             h_ind = outputs[2]
             g2 = sigmoid(addmm(gate_terms[:, 1:2], cat([h_ind, o_shared], dim=-1), w2))
-            return (1 - g2) * h_ind + g2 * o_shared, [g1, g2]
+            return addcmul(h_ind, g2, o_shared - h_ind), [g1, g2]
 
         return step
 
