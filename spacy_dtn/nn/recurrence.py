@@ -27,8 +27,9 @@ from torch import nn
 def fused(x: torch.Tensor) -> bool:
     """Whether to run LSTMs here rather than through ``nn.LSTM``: in training on the CPU.
 
-    At inference ``nn.LSTM`` is as fast or faster (no graph to record; it runs one sentence
-    unpacked), and on an accelerator cuDNN runs the whole recurrence in one kernel.
+    At inference there is no graph to record, and ``nn.LSTM`` measured as fast overall (faster
+    on one sentence, which it runs unpacked); on an accelerator cuDNN runs the whole
+    recurrence in one kernel.
     """
     return torch.is_grad_enabled() and x.device.type == "cpu"
 
@@ -100,28 +101,24 @@ def _gate_order(hidden: int, device: torch.device) -> torch.Tensor:
 def reverse_index(steps: List[int], device: torch.device) -> torch.Tensor:
     """(N,) for packed ``steps``: the packed position of the token that position ``(t, j)``
     of the reversed batch reads, ``(L_j - 1 - t, j)``; its own inverse."""
-    sizes = torch.tensor(steps)
-    n_steps = len(steps)
-    offsets = torch.cumsum(sizes, 0) - sizes
-    time = torch.repeat_interleave(torch.arange(n_steps), sizes)
+    sizes, offsets, lengths = _layout(steps)
+    time = torch.repeat_interleave(torch.arange(len(steps)), sizes)
     rank = torch.arange(time.shape[0]) - offsets[time]
-    lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)  # by rank
     return (offsets[lengths[rank] - 1 - time] + rank).to(device)
 
 
 def last_index(steps: List[int], device: torch.device) -> torch.Tensor:
     """(B,) the packed position of each rank's last step, ``(L_j - 1, j)``."""
-    sizes = torch.tensor(steps)
-    offsets = torch.cumsum(sizes, 0) - sizes
-    lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)
+    _, offsets, lengths = _layout(steps)
     return (offsets[lengths - 1] + torch.arange(lengths.shape[0])).to(device)
 
 
-def _previous_index(steps: List[int]) -> torch.Tensor:
-    """(N - steps[0],) the packed position one step earlier, for the positions after step 0."""
+def _layout(steps: List[int]):
+    """The batch sizes, each step's first packed position and each rank's length."""
     sizes = torch.tensor(steps)
-    time = torch.repeat_interleave(torch.arange(1, len(steps)), sizes[1:])
-    return torch.arange(steps[0], int(sizes.sum())) - sizes[time - 1]
+    offsets = torch.cumsum(sizes, 0) - sizes
+    lengths = (sizes[None, :] > torch.arange(steps[0])[:, None]).sum(1)
+    return sizes, offsets, lengths
 
 
 class _Recurrence(torch.autograd.Function):
