@@ -8,6 +8,14 @@ training. Each run is spaCy's own ``spacy train`` (early stopping on the full ta
 in its own process, so that ``--jobs 2`` uses two cores with one PyTorch thread each, and
 each score is ``python -m spacy_dtn evaluate`` on the target test set.
 
+Systems over a transformer (``dtn_trf``, ``baseline_trf``, ``ner_trf``: configs with a
+``[paths] transformer``) get ``--transformer`` as ``--paths.transformer``: a Hugging Face model
+name or a local model folder (``scripts/transformer_path.py`` finds all-MiniLM-L6-v2). For a
+local folder its ``config.json`` ``hidden_size`` also goes to configs with a
+``[vars] transformer_width`` (the DTN's listener width). The environment reaches every run as
+it is: ``HF_HUB_OFFLINE=1`` keeps the Hugging Face libraries off the network, and then a
+transformer that is not a local folder is an error before anything is trained.
+
 Layout of ``--output-dir``::
 
     runs/seed-<s>/<system>/model-best, train.log, test_scores.json, done.json
@@ -41,13 +49,17 @@ DEFAULT_SYSTEMS = {
 }
 #: Systems known by name beyond the defaults: the DTN on spaCy's own ner
 #: (``dtn_transition_ner``), without and with label-mapped output sharing; the BiLSTM DTN
-#: and its baseline with the CRF output (``decoder = "crf"``).
+#: and its baseline with the CRF output (``decoder = "crf"``); over a transformer
+#: (``--transformer``): the DTN, its baseline and spaCy's own transformer ``ner``.
 KNOWN_SYSTEMS = {
     **DEFAULT_SYSTEMS,
     "dtn_crf": "configs/dtn.cfg --components.dtn_ner.model.decoder crf",
     "baseline_crf": "configs/baseline.cfg --components.dtn_ner.model.decoder crf",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
+    "dtn_trf": "configs/dtn_trf.cfg",
+    "baseline_trf": "configs/baseline_trf.cfg",
+    "ner_trf": "configs/ner_trf.cfg",
 }
 DONE_FILE = "done.json"
 SCORES_FILE = "test_scores.json"
@@ -132,8 +144,10 @@ def format_markdown(result: Dict[str, Any]) -> str:
         "sd over seeds; strict entity F1 in percent."
     )
     lines.append("")
-    for key in ("target_train", "source_train", "dev", "test", "vectors", "max_steps",
-                "eval_frequency", "patience", "dev_limit"):
+    for key in ("target_train", "source_train", "dev", "test", "vectors", "transformer",
+                "max_steps", "eval_frequency", "patience", "dev_limit"):
+        if key == "transformer" and not setting.get(key):
+            continue  # no transformer system in this table
         lines.append(f"* {key}: `{setting.get(key)}`")
     configs = ", ".join(f"{name} `{row['config']}`" for name, row in systems.items())
     lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`"]
@@ -202,22 +216,56 @@ def parse_seeds(text: str) -> List[int]:
     return sorted(dict.fromkeys(seeds))
 
 
+def transformer_width(transformer: Optional[str]) -> Optional[int]:
+    """The hidden size in a local model folder's ``config.json``; None for a hub name."""
+    if not transformer:
+        return None
+    config = Path(transformer) / "config.json"
+    if not config.is_file():
+        return None
+    width = srsly.read_json(config).get("hidden_size")
+    return int(width) if width else None
+
+
+def offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) keeps the hub out of reach."""
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def reads_transformer(config: str) -> bool:
+    """Whether a system's config takes ``--paths.transformer``."""
+    from spacy.util import load_config
+
+    path = split_config(config)[0]
+    return "transformer" in load_config(path, interpolate=False).get("paths", {})
+
+
 def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
     """``spacy train`` for one run: its config, the shared paths and budget, the seed.
 
     The seed is ``system.seed`` (training, batcher) and ``corpora.train.seed`` (the target
-    subsample of ``corpora.train.target_fraction``), so one number fixes both.
+    subsample of ``corpora.train.target_fraction``), so one number fixes both. A config with
+    ``[paths] transformer`` gets ``options["transformer"]`` (when given; else its own
+    default), and one with ``[vars] transformer_width`` that model folder's hidden size.
     """
     from spacy.util import load_config
 
     config, overrides = split_config(run.config)
-    paths = load_config(config, interpolate=False).get("paths", {})
+    loaded = load_config(config, interpolate=False)
+    paths = loaded.get("paths", {})
     cmd = [sys.executable, "-m", "spacy", "train", config, "--output", str(run.run_dir)]
     values = {"target": options["target"], "source": options["source"], "dev": options["dev"],
               "vectors": options["vectors"]}
     for key, value in values.items():
         if key in paths:
             cmd += [f"--paths.{key}", "null" if value is None else str(value)]
+    transformer = options.get("transformer")
+    if transformer and "transformer" in paths:
+        cmd += ["--paths.transformer", str(transformer)]
+        width = transformer_width(transformer)
+        if width and "transformer_width" in loaded.get("vars", {}):
+            cmd += ["--vars.transformer_width", str(width)]
     cmd += [
         "--system.seed", str(run.seed),
         "--corpora.train.seed", str(run.seed),
@@ -279,6 +327,24 @@ def execute_run(run: Run, options: Dict[str, Any],
     return info
 
 
+def check_transformer(systems: Dict[str, str], transformer: Optional[str]) -> None:
+    """Fail before training when a transformer system cannot load its model offline."""
+    needing = [name for name, config in systems.items() if reads_transformer(config)]
+    if not needing or not offline():
+        return
+    if not transformer:
+        raise CompareError(
+            f"--transformer is needed for {', '.join(needing)}: HF_HUB_OFFLINE is set, so the "
+            "configs' hub default cannot be fetched (give a local model folder: python "
+            "scripts/transformer_path.py prints one)"
+        )
+    if not (Path(transformer) / "config.json").is_file():
+        raise CompareError(
+            f"--transformer: {transformer} is not a local model folder (no config.json) and "
+            "HF_HUB_OFFLINE is set"
+        )
+
+
 def run_compare(
     systems: Dict[str, str],
     seeds: Sequence[int],
@@ -303,6 +369,7 @@ def run_compare(
     for name, config in systems.items():
         if not Path(split_config(config)[0]).is_file():
             raise CompareError(f"system {name}: config not found: {split_config(config)[0]}")
+    check_transformer(systems, options.get("transformer"))
     runs = [Run(name, config, seed, output_dir / "runs" / f"seed-{seed}" / name)
             for seed in seeds for name, config in systems.items()]
     results: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in systems}
@@ -362,6 +429,7 @@ def aggregate(
         "fraction": options["fraction"], "fraction_pct": round(100 * options["fraction"], 4),
         "target_train": options["target"], "source_train": options["source"],
         "dev": options["dev"], "test": options["test"], "vectors": options["vectors"],
+        "transformer": options.get("transformer"),
         "max_steps": options["max_steps"], "eval_frequency": options["eval_frequency"],
         "patience": options["patience"], "dev_limit": options["dev_limit"],
         "threads_per_run": options["threads"], "jobs": options.get("jobs"),
@@ -372,7 +440,8 @@ def aggregate(
 
 #: The keys of ``setting`` that must agree for two runs of compare to share one table.
 PROTOCOL_KEYS = ("source", "target", "fraction", "target_train", "source_train", "dev", "test",
-                 "vectors", "max_steps", "eval_frequency", "patience", "dev_limit")
+                 "vectors", "transformer", "max_steps", "eval_frequency", "patience",
+                 "dev_limit")
 
 
 def keep_earlier_rows(result: Dict[str, Any], earlier_path: Path) -> Dict[str, Any]:
@@ -407,7 +476,13 @@ def keep_earlier_rows(result: Dict[str, Any], earlier_path: Path) -> Dict[str, A
     return {**result, "setting": {**new, "earlier_commands": commands}, "systems": systems}
 
 
-def default_results_name(source: Optional[str], target: str, fraction: float) -> str:
-    """``ncbi-disease-to-bc5cdr-10pct``: where a setting's results live in ``results/``."""
+def default_results_name(
+    source: Optional[str], target: str, fraction: float, suffix: Optional[str] = None
+) -> str:
+    """``ncbi-disease-to-bc5cdr-10pct``: where a setting's results live in ``results/``.
+
+    suffix: a family of systems kept in its own table, e.g. ``trf``:
+    ``ncbi-disease-to-bc5cdr-10pct-trf``.
+    """
     pct = f"{100 * fraction:g}"
-    return f"{source or 'none'}-to-{target}-{pct}pct"
+    return f"{source or 'none'}-to-{target}-{pct}pct" + (f"-{suffix}" if suffix else "")

@@ -201,3 +201,116 @@ def test_default_results_folder_names_the_setting():
         == "ncbi-disease-to-bc5cdr-10pct"
     )
     assert compare.default_results_name(None, "bc5cdr", 0.05) == "none-to-bc5cdr-5pct"
+    assert (
+        compare.default_results_name("ncbi-disease", "bc5cdr", 0.1, "trf")
+        == "ncbi-disease-to-bc5cdr-10pct-trf"
+    )
+
+
+# ------------------------------------------------------------------ over a transformer
+
+
+def model_folder(path, hidden_size=384):
+    """A stand-in for a local Hugging Face model folder: only its config.json is read."""
+    path.mkdir(parents=True)
+    srsly.write_json(path / "config.json", {"model_type": "bert", "hidden_size": hidden_size})
+    return path
+
+
+def test_transformer_systems_are_known_but_not_defaults():
+    trf = parse_systems(["dtn_trf", "baseline_trf", "ner_trf"])
+    assert trf == {"dtn_trf": "configs/dtn_trf.cfg", "baseline_trf": "configs/baseline_trf.cfg",
+                   "ner_trf": "configs/ner_trf.cfg"}
+    assert not set(trf) & set(compare.DEFAULT_SYSTEMS)
+    assert all(compare.reads_transformer(config) for config in trf.values())
+    assert not compare.reads_transformer("configs/dtn.cfg")
+
+
+def test_the_transformer_goes_to_the_configs_that_read_it(tmp_path):
+    folder = str(model_folder(tmp_path / "minilm", hidden_size=384))
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", vectors=None,
+                   transformer=folder, fraction=0.1, max_steps=100, eval_frequency=10,
+                   patience=50, dev_limit=0, gpu_id=-1)
+    pairs = lambda cmd: dict(zip(cmd, cmd[1:]))  # noqa: E731
+    # the DTN's listener: the model and its width (config.json's hidden_size)
+    cmd = train_command(Run("dtn_trf", "configs/dtn_trf.cfg", 3, tmp_path), options)
+    assert pairs(cmd)["--paths.transformer"] == folder
+    assert pairs(cmd)["--vars.transformer_width"] == "384"
+    assert pairs(cmd)["--paths.source"] == "s.spacy" and pairs(cmd)["--system.seed"] == "3"
+    cmd = train_command(Run("baseline_trf", "configs/baseline_trf.cfg", 0, tmp_path), options)
+    assert pairs(cmd)["--paths.transformer"] == folder
+    # spaCy's ner learns its listener's width: no [vars] transformer_width to set
+    cmd = train_command(Run("ner_trf", "configs/ner_trf.cfg", 0, tmp_path), options)
+    assert pairs(cmd)["--paths.transformer"] == folder
+    assert "--vars.transformer_width" not in cmd
+    assert pairs(cmd)["--corpora.train.target_fraction"] == "0.1"
+    # a config without [paths] transformer gets neither
+    cmd = train_command(Run("dtn", "configs/dtn.cfg", 0, tmp_path), options)
+    assert "--paths.transformer" not in cmd and "--vars.transformer_width" not in cmd
+    # a hub name is passed as it is; its width is the config's own
+    hub = {**options, "transformer": "sentence-transformers/all-MiniLM-L6-v2"}
+    cmd = train_command(Run("dtn_trf", "configs/dtn_trf.cfg", 0, tmp_path), hub)
+    assert pairs(cmd)["--paths.transformer"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "--vars.transformer_width" not in cmd
+    # none given: the config's default
+    cmd = train_command(Run("dtn_trf", "configs/dtn_trf.cfg", 0, tmp_path),
+                        {**options, "transformer": None})
+    assert "--paths.transformer" not in cmd
+
+
+def test_offline_a_transformer_system_needs_a_local_folder(tmp_path, monkeypatch):
+    trf = {"dtn_trf": "configs/dtn_trf.cfg", "ner_trf": "configs/ner_trf.cfg"}
+    folder = str(model_folder(tmp_path / "minilm"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    compare.check_transformer(trf, None)  # online: the configs' hub default may be fetched
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CompareError, match="--transformer is needed for dtn_trf, ner_trf"):
+        compare.check_transformer(trf, None)
+    with pytest.raises(CompareError, match="not a local model folder"):
+        compare.check_transformer(trf, "sentence-transformers/all-MiniLM-L6-v2")
+    compare.check_transformer(trf, folder)
+    compare.check_transformer({"dtn": "configs/dtn.cfg"}, None)  # no transformer to load
+
+
+def test_every_run_sees_the_environment_hf_hub_offline_included(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    log = tmp_path / "run.log"
+    log.write_text("", encoding="utf8")
+    show = "import os; print(os.environ['HF_HUB_OFFLINE'], os.environ['OMP_NUM_THREADS'])"
+    compare.run_subprocess([sys.executable, "-c", show], log, threads=1)
+    assert log.read_text(encoding="utf8").splitlines()[-1] == "1 1"
+
+
+def test_cli_passes_transformer_and_the_table_names_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spacy_dtn.__main__ import app
+    from spacy_dtn.cli import compare as cli
+
+    seen = {}
+
+    def fake_run_compare(systems, seeds, output_dir, options, **kwargs):
+        seen.update(systems=systems, options=options, output_dir=output_dir)
+        return compare.aggregate(systems, seeds, {name: {} for name in systems}, options)
+
+    monkeypatch.setattr(cli, "run_compare", fake_run_compare)
+    monkeypatch.setattr(sys, "argv", ["spacy_dtn", "compare"])
+    monkeypatch.chdir(tmp_path)
+    model_folder(tmp_path / "training" / "minilm")
+    result = CliRunner().invoke(app, [
+        "compare", "--target", "bc5cdr/train.spacy", "--dev", "d", "--test", "e",
+        "--source", "ncbi-disease/train.spacy", "--output-suffix", "trf",
+        "--system", "dtn_trf", "--system", "ner_trf",
+        "--transformer", str(tmp_path / "training" / "minilm"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert list(seen["systems"]) == ["dtn_trf", "ner_trf"]
+    assert str(seen["output_dir"]) == "results/ncbi-disease-to-bc5cdr-10pct-trf"
+    assert seen["options"]["transformer"] == "training/minilm"  # kept relative
+    table = compare.format_markdown(fake_run_compare(seen["systems"], [0], None, seen["options"]))
+    assert "* transformer: `training/minilm`" in table
+    # without a transformer the table has no such line (the tables written before it)
+    assert "* transformer:" not in compare.format_markdown(
+        fake_run_compare({"dtn": "configs/dtn.cfg"}, [0], None,
+                         {**seen["options"], "transformer": None}))

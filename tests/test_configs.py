@@ -30,7 +30,33 @@ CHOICES = {
         "model.@architectures", "model.dropout", "model.word_width", "model.tok2vec",
         "model.normalize", "model.label_map", "model.decoder",
     },
+    # dtn_trf.cfg's network, the target alone.
+    "baseline_trf.cfg": {
+        "model.@architectures", "model.dropout", "model.word_width", "model.tok2vec",
+        "model.normalize", "model.label_map", "model.decoder", "model.sharing",
+    },
 }
+
+#: What the no-transfer configs change in their transfer twin's config (flattened keys); all
+#: else is the same, so a setting changed in one is changed in the other or fails here.
+TWINS = {
+    ("dtn.cfg", "baseline.cfg"): {
+        "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",
+        "corpora.train.source", "training.batcher.target_proportion",
+    },
+    ("dtn_trf.cfg", "baseline_trf.cfg"): {
+        "components.dtn_ner.model.sharing", "corpora.train.source",
+        "training.batcher.target_proportion",
+    },
+}
+
+#: The command-line overrides ``python -m spacy_dtn compare`` and project.yml give every
+#: config (spacy_dtn/compare.py, train_command): each config must have them all.
+SHARED_OVERRIDES = (
+    "paths.target", "paths.source", "paths.dev", "paths.vectors", "system.seed",
+    "corpora.train.seed", "corpora.train.target_fraction", "training.max_steps",
+    "training.eval_frequency", "training.patience", "corpora.dev.limit",
+)
 
 
 def flatten(block: dict, prefix: str = "") -> dict:
@@ -71,3 +97,35 @@ def test_a_config_differs_from_the_factory_default_only_where_it_chooses(name):
     assert {key for key in differing if not within(key)} == set(), "drifted from the default"
     assert {c for c in chosen if not any(within(key) and key.startswith(c) for key in differing)} \
         == set(), "a listed choice now equals the default: remove it from CHOICES"
+
+
+def raw(name: str) -> dict:
+    """A config as written (no interpolation), flattened to dotted keys."""
+    return flatten(Config().from_disk(CONFIGS / name, interpolate=False))
+
+
+@pytest.mark.parametrize("pair", sorted(TWINS))
+def test_a_baseline_differs_from_its_transfer_twin_only_in_the_transfer(pair):
+    transfer, baseline = (raw(name) for name in pair)
+    differing = {
+        key for key in set(transfer) | set(baseline)
+        if transfer.get(key, "-") != baseline.get(key, "-")
+    }
+    assert differing == TWINS[pair]
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("*.cfg")))
+def test_every_config_takes_the_shared_command_line(name):
+    config = raw(name)
+    missing = [key for key in SHARED_OVERRIDES if key not in config]
+    assert missing == []
+    assert config["corpora.train.@readers"] == "spacy_dtn.TransferCorpus.v1"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("*_trf.cfg")))
+def test_a_transformer_config_reads_its_model_from_paths_transformer(name):
+    config = raw(name)
+    assert config["components.transformer.model.name"] == "${paths.transformer}"
+    assert config["paths.transformer"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config["components.transformer.model.@architectures"] == \
+        "spacy-transformers.TransformerModel.v3"

@@ -84,3 +84,42 @@ def test_every_declared_corpus_asset_has_a_url_and_checksum():
     assert len(corpora) == 9
     for asset in corpora:
         assert asset["url"].startswith("https://") and len(asset["checksum"]) == 32
+
+
+def test_transformer_path_prints_or_links_the_downloaded_folder(tmp_path):
+    asset = tmp_path / "assets" / "all-MiniLM-L6-v2"
+    asset.mkdir(parents=True)
+    for name in ("config.json", "vocab.txt", "model.safetensors"):
+        (asset / name).write_text("{}", encoding="utf8")
+    script = str(ROOT / "scripts" / "transformer_path.py")
+    out = run([sys.executable, script], tmp_path)  # --asset's default, below the project
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(asset.resolve())
+    link = tmp_path / "training" / "transformer" / "all-MiniLM-L6-v2"
+    for _ in range(2):  # a second run replaces its own link
+        out = run([sys.executable, script, "--link", str(link)], tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert link.is_symlink() and link.resolve() == asset.resolve()
+
+
+def test_all_trf_compares_the_transformer_systems_over_the_linked_model(tmp_path):
+    project = project_copy(tmp_path)
+    out = run([sys.executable, "-m", "spacy", "project", "run", "all-trf", ".", "--dry"], project)
+    assert out.returncode == 0, out.stderr
+    commands = [line.split("Running command: ", 1)[1] for line in out.stdout.splitlines()
+                if "Running command: " in line]
+    assert "scripts/get_assets.py" in commands[0]
+    assert commands[-2].endswith("transformer_path.py --link training/transformer/all-MiniLM-L6-v2")
+    compare = commands[-1]
+    for part in ("--system dtn_trf --system baseline_trf --system ner_trf",
+                 "--transformer training/transformer/all-MiniLM-L6-v2", "--output-suffix trf",
+                 "--target corpus/bc5cdr/train.spacy", "--fraction 0.1"):
+        assert part in compare
+    assets = srsly.read_yaml(project / "project.yml")["assets"]
+    minilm = [a for a in assets if a["dest"].startswith("assets/all-MiniLM-L6-v2/")]
+    assert {a["dest"].rsplit("/", 1)[1] for a in minilm} >= {
+        "config.json", "model.safetensors", "tokenizer.json", "vocab.txt"}
+    for asset in minilm:  # real URLs, only fetched with --extra
+        assert asset["url"].startswith(
+            "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/")
+        assert asset["extra"] is True

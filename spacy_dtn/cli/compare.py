@@ -23,6 +23,13 @@ def _relative(path: Optional[Path]) -> Optional[str]:
         return str(path)
 
 
+def _transformer(name: Optional[str]) -> Optional[str]:
+    """A local model folder as :func:`_relative` keeps it; a hub name as given."""
+    if name is None or name in ("null", "None", ""):
+        return None
+    return _relative(Path(name)) if Path(name).is_dir() else name
+
+
 @app.command("compare")
 def compare_cli(
     # fmt: off
@@ -30,11 +37,13 @@ def compare_cli(
     source: Optional[Path] = Opt(None, "--source", help="Source train DocBin (used in full by the transfer systems)"),
     dev: Path = Opt(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
     test: Path = Opt(..., "--test", help="Target test DocBin: the reported scores"),
-    output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct)"),
-    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, or NAME=CONFIG [spacy train overrides]; repeat the option"),
+    output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct[-SUFFIX])"),
+    output_suffix: Optional[str] = Opt(None, "--output-suffix", help="Appended to the default --output-dir: a family of systems in its own table (e.g. trf: results/ncbi-disease-to-bc5cdr-10pct-trf)"),
+    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = Opt("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = Opt(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = Opt(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
+    transformer: Optional[str] = Opt(None, "--transformer", help="Hugging Face model name or local model folder for [paths] transformer (the *_trf systems; e.g. $(python scripts/transformer_path.py)); a local folder's hidden_size also sets [vars] transformer_width. Default: each config's own"),
     max_steps: int = Opt(20000, "--max-steps", help="Step cap of every run; early stopping (--patience) ends runs first"),
     eval_frequency: int = Opt(200, "--eval-frequency", help="Steps between dev evaluations"),
     patience: int = Opt(1600, "--patience", help="Stop after this many steps without a better dev score"),
@@ -54,6 +63,7 @@ def compare_cli(
         target=_relative(target), source=_relative(source), dev=_relative(dev),
         test=_relative(test), fraction=fraction,
         vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
+        transformer=_transformer(transformer),
         max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
         dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
         source_name=source_name or (source.parent.name if source else None),
@@ -62,7 +72,7 @@ def compare_cli(
     )
     if output_dir is None:
         output_dir = Path("results") / default_results_name(
-            options["source_name"], options["target_name"], fraction)
+            options["source_name"], options["target_name"], fraction, output_suffix)
     try:
         systems = parse_systems(system)
         seed_list = parse_seeds(seeds)
