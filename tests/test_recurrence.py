@@ -113,3 +113,11 @@ def test_the_fused_path_runs_in_training_only():
     assert recurrence.fused(x)
     with torch.no_grad():
         assert not recurrence.fused(x)
+
+
+def test_a_second_backward_is_a_clear_error():
+    lstms, flat, packing = lstms_and_batch([3, 2], True, n_lstms=1)
+    out = recurrence.sequence_outputs(lstms, flat[packing.gather], packing.steps)[0].sum()
+    out.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="ran twice"):
+        out.backward()

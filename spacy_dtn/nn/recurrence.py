@@ -145,6 +145,11 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_states):
         x, reverse, w_ih, w_hh = ctx.saved_tensors
+        if ctx.states is None:
+            raise RuntimeError(
+                "backward through the fused LSTM recurrence ran twice; its saved states are "
+                "freed after the first (as PyTorch frees saved tensors without retain_graph)"
+            )
         steps, states = ctx.steps, ctx.states
         acts, cells, tanh_cells = ctx.acts, ctx.cells, ctx.tanh_cells
         ctx.states = ctx.acts = ctx.cells = ctx.tanh_cells = None  # freed as in saved tensors
