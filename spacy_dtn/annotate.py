@@ -41,6 +41,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
+from . import loading
 from .component import GATES_EXTENSION
 
 #: Bad records printed one per line before the rest are only counted (``--errors`` has all).
@@ -410,14 +411,7 @@ def split_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
 def load_pipeline(model: str, gates: bool = False):
     """``spacy.load`` with one-line errors; ``gates`` turns ``store_gates`` on in every
     component that has it (so a model trained without it still gives gate summaries)."""
-    if not Path(model).exists() and not spacy.util.is_package(model):
-        raise AnnotateError(f"Model not found: {model} is neither a directory nor an "
-                            "installed package")
-    try:
-        nlp = spacy.load(model)
-    except Exception as err:  # a broken or foreign directory: say which, in one line
-        first = " ".join(str(err).split()).split(". ")[0]
-        raise AnnotateError(f"Can't load the pipeline {model}: {first}") from None
+    nlp = loading.load_pipeline(model, AnnotateError)
     if gates:
         with_gates = [pipe for _, pipe in nlp.pipeline if hasattr(pipe, "store_gates")]
         if not with_gates:

@@ -26,6 +26,7 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 from tqdm import tqdm
 from wasabi import msg
 
+from .loading import load_pipeline, one_line
 from .nn.iobes import biluo_to_iobes
 
 #: The scores ``spacy evaluate --output`` writes for an NER pipeline, under its names.
@@ -147,12 +148,6 @@ def predict_on_gold(
                      disable=None if progress else True))
 
 
-def _one_line(err: BaseException) -> str:
-    """The first sentence of an error, on one line (spaCy's messages run on with advice)."""
-    text = " ".join(str(err).split())
-    return text.split(". ")[0].rstrip(".") if text else type(err).__name__
-
-
 def _check_data(data: Path) -> None:
     """Fail on a missing data path before the (slow) pipeline load."""
     if not data.exists():
@@ -177,14 +172,8 @@ def _load_pipeline(model: str, gpu_id: int):
         try:
             spacy.require_gpu(gpu_id)
         except Exception as err:
-            raise EvaluateError(f"Can't use GPU {gpu_id}: {_one_line(err)}") from None
-    if not Path(model).exists() and not spacy.util.is_package(model):
-        raise EvaluateError(
-            f"Model not found: {model} is neither a directory nor an installed package")
-    try:
-        return spacy.load(model)
-    except Exception as err:  # a broken or foreign directory: say which and why, in one line
-        raise EvaluateError(f"Can't load the pipeline {model}: {_one_line(err)}") from None
+            raise EvaluateError(f"Can't use GPU {gpu_id}: {one_line(err)}") from None
+    return load_pipeline(model, EvaluateError)
 
 
 def _warn_no_ner(nlp, model: str, scores: Dict[str, Any]) -> None:

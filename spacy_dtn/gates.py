@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import srsly
 
+from . import loading
 from .component import GATES_EXTENSION
 from .evaluate import predict_on_gold, to_iobes, with_predicted_ents
 
@@ -137,14 +138,7 @@ def plot_sentence(
 
 def load_pipeline(model: Path):
     """``spacy.load`` with its failures as one-line GatesErrors (the CLIs print them)."""
-    import spacy
-
-    if not model.exists():
-        raise GatesError(f"model not found: {model}")
-    try:
-        return spacy.load(model)
-    except (OSError, ValueError) as err:
-        raise GatesError(f"can't load a pipeline from {model}: {err}".splitlines()[0]) from None
+    return loading.load_pipeline(model, GatesError)
 
 
 def enable_gates(nlp, model: Path) -> None:

@@ -146,7 +146,7 @@ def test_gates_command_refuses_models_without_gates(tiny_models, tmp_path):
     assert result.exit_code == 1 and "has no gates" in result.output
     assert "Traceback" not in result.output
     result = cli(tmp_path / "missing", data, "--output-dir", tmp_path)
-    assert result.exit_code == 1 and "model not found" in result.output
+    assert result.exit_code == 1 and "Model not found" in result.output
     result = cli(paths["dtn"], tmp_path / "missing.spacy", "--output-dir", tmp_path)
     assert result.exit_code == 1 and "data not found" in result.output
     result = cli(paths["dtn"], data, "--output-dir", tmp_path, "--sentence", 99)

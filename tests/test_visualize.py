@@ -108,7 +108,7 @@ def test_cli_errors_are_one_line(tmp_path):
     result = cli(tmp_path, tmp_path / "x.spacy")
     assert result.exit_code == 1 and "give --output" in result.output
     result = cli(tmp_path / "missing", tmp_path / "x.spacy", "--output", tmp_path / "p.html")
-    assert result.exit_code == 1 and "model not found" in result.output
+    assert result.exit_code == 1 and "Model not found" in result.output
     spacy.blank("en").to_disk(tmp_path / "blank")
     result = cli(tmp_path / "blank", tmp_path / "x.spacy", "--output", tmp_path / "p.html")
     assert result.exit_code == 1 and "data not found" in result.output

@@ -1,0 +1,26 @@
+"""A saved pipeline for the commands (evaluate, annotate, gates, visualize), loaded with its
+failures as one line: each command raises them as its own error class, which its CLI prints
+and exits 1 on."""
+from pathlib import Path
+from typing import Type, Union
+
+import spacy
+from spacy.language import Language
+
+
+def one_line(err: BaseException) -> str:
+    """The first sentence of an error, on one line (spaCy's messages run on with advice)."""
+    text = " ".join(str(err).split())
+    return text.split(". ")[0].rstrip(".") if text else type(err).__name__
+
+
+def load_pipeline(model: Union[str, Path], error: Type[Exception]) -> Language:
+    """``spacy.load(model)`` (a directory or an installed package); a missing or unloadable
+    model raises ``error`` with one line that names it."""
+    if not Path(model).exists() and not spacy.util.is_package(str(model)):
+        raise error(
+            f"Model not found: {model} is neither a directory nor an installed package")
+    try:
+        return spacy.load(model)
+    except Exception as err:  # a broken or foreign directory: say which and why, in one line
+        raise error(f"Can't load the pipeline {model}: {one_line(err)}") from None

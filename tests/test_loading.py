@@ -1,0 +1,26 @@
+"""The commands' one pipeline loader: each command's own error class, one line."""
+import pytest
+
+from spacy_dtn.loading import load_pipeline, one_line
+
+
+class CommandError(Exception):
+    pass
+
+
+def test_a_missing_model_is_the_commands_error(tmp_path):
+    with pytest.raises(CommandError, match="^Model not found: .*no_model is neither"):
+        load_pipeline(tmp_path / "no_model", CommandError)
+
+
+def test_a_directory_that_is_no_pipeline_is_one_line(tmp_path):
+    (tmp_path / "config.cfg").write_text("[nlp]\nlang = \"xx_not_a_language\"\n", encoding="utf8")
+    with pytest.raises(CommandError) as info:
+        load_pipeline(tmp_path, CommandError)
+    assert str(info.value).startswith(f"Can't load the pipeline {tmp_path}: ")
+    assert "\n" not in str(info.value)
+
+
+def test_one_line_keeps_the_first_sentence():
+    assert one_line(ValueError("First part.\n  More advice. And more.")) == "First part"
+    assert one_line(KeyError()) == "KeyError"
