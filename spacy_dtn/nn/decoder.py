@@ -307,10 +307,7 @@ class _PathsCell:
         self.lstms = list(lstms)
         hidden = self.lstms[0].hidden_size
         self.hidden = hidden
-        self.order = torch.cat([
-            torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
-            torch.arange(2 * hidden, 3 * hidden),
-        ]).to(self.lstms[0].weight_hh_l0.device)
+        self.order = recurrence.gate_order(hidden, self.lstms[0].weight_hh_l0.device)
         # (n_paths, hidden, 4 hidden): the right operand of the batched product
         self.w_hh_t = torch.stack([lstm.weight_hh_l0[self.order].t() for lstm in self.lstms])
 

@@ -77,7 +77,7 @@ def run_lstms(
         raise ValueError("bidirectional LSTMs need the reverse index")
     suffixes = ["", "_reverse"][:n_dirs]
     hidden = lstms[0].hidden_size
-    order = _gate_order(hidden, x.device)
+    order = gate_order(hidden, x.device)
     w_ih = torch.stack([getattr(m, "weight_ih_l0" + s) for s in suffixes for m in lstms])
     w_hh = torch.stack([getattr(m, "weight_hh_l0" + s) for s in suffixes for m in lstms])
     bias = torch.stack([
@@ -90,7 +90,7 @@ def run_lstms(
     return states.view(n_dirs, len(lstms), x.shape[0], hidden)
 
 
-def _gate_order(hidden: int, device: torch.device) -> torch.Tensor:
+def gate_order(hidden: int, device: torch.device) -> torch.Tensor:
     """Rows of PyTorch's gates ``i, f, g, o`` as ``i, f, o, g``: the sigmoids side by side."""
     return torch.cat([
         torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
