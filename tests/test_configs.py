@@ -24,17 +24,10 @@ CHOICES = {
     "baseline.cfg": {"model.sharing", "model.label_map"},  # the target alone: nothing to tie
     # The paper's network exactly.
     "dtn_paper.cfg": {"model.dropout", "model.normalize", "model.label_map"},
-    # A transformer listener through v1: the paper's network, which has no normalize,
-    # label_map or decoder settings, and its width given.
-    "dtn_trf.cfg": {
-        "model.@architectures", "model.dropout", "model.word_width", "model.tok2vec",
-        "model.normalize", "model.label_map", "model.decoder",
-    },
+    # The transformer's vectors, fixed, in place of the word embeddings; their width given.
+    "dtn_trf.cfg": {"model.word_width", "model.tok2vec"},
     # dtn_trf.cfg's network, the target alone.
-    "baseline_trf.cfg": {
-        "model.@architectures", "model.dropout", "model.word_width", "model.tok2vec",
-        "model.normalize", "model.label_map", "model.decoder", "model.sharing",
-    },
+    "baseline_trf.cfg": {"model.word_width", "model.tok2vec", "model.sharing", "model.label_map"},
 }
 
 #: What the no-transfer configs change in their transfer twin's config (flattened keys); all
@@ -45,8 +38,8 @@ TWINS = {
         "corpora.train.source", "training.batcher.target_proportion",
     },
     ("dtn_trf.cfg", "baseline_trf.cfg"): {
-        "components.dtn_ner.model.sharing", "corpora.train.source",
-        "training.batcher.target_proportion",
+        "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",
+        "corpora.train.source", "training.batcher.target_proportion",
     },
 }
 
@@ -122,10 +115,21 @@ def test_every_config_takes_the_shared_command_line(name):
     assert config["corpora.train.@readers"] == "spacy_dtn.TransferCorpus.v1"
 
 
+#: Where each transformer config names its model: spaCy's ner reads a `transformer`
+#: component; the DTN's configs hold the transformer inside their frozen tok2vec.
+TRANSFORMER_NAME = {
+    "ner_trf.cfg": "components.transformer.model",
+    "dtn_trf.cfg": "components.dtn_ner.model.tok2vec.tok2vec",
+    "baseline_trf.cfg": "components.dtn_ner.model.tok2vec.tok2vec",
+}
+
+
 @pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("*_trf.cfg")))
 def test_a_transformer_config_reads_its_model_from_paths_transformer(name):
     config = raw(name)
-    assert config["components.transformer.model.name"] == "${paths.transformer}"
+    model = TRANSFORMER_NAME[name]
+    assert config[f"{model}.name"] == "${paths.transformer}"
     assert config["paths.transformer"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert config["components.transformer.model.@architectures"] == \
-        "spacy-transformers.TransformerModel.v3"
+    assert config[f"{model}.@architectures"] in {
+        "spacy-transformers.TransformerModel.v3", "spacy-transformers.Tok2VecTransformer.v3",
+    }

@@ -91,9 +91,11 @@ def build_tiny_transformer(folder: Path, docs) -> Path:
 
 
 def transformer_module(nlp) -> torch.nn.Module:
-    """The Hugging Face model inside the pipeline's ``transformer`` component."""
-    shim = next(node for node in nlp.get_pipe("transformer").model.walk() if node.shims).shims[0]
-    return shim._model
+    """The Hugging Face model inside ``dtn_ner``'s frozen tok2vec."""
+    from spacy_transformers.layers.hf_shim import HFShim
+
+    model = nlp.get_pipe("dtn_ner").model
+    return next(s for node in model.walk() for s in node.shims if isinstance(s, HFShim))._model
 
 
 def predictions(nlp, texts):
@@ -128,12 +130,10 @@ def test_transformer_config_trains_saves_and_reloads(tmp_path):
         "training.max_steps": 8,
         "training.eval_frequency": 8,
         "training.batcher.size": 300,
-        "training.optimizer.learn_rate.warmup_steps": 0,
-        "training.optimizer.learn_rate.initial_rate": 0.005,
     }
     config = util.load_config(CONFIG, overrides=overrides, interpolate=False)
     nlp = init_nlp(config, use_gpu=-1)
-    assert nlp.pipe_names == ["transformer", "dtn_ner"]
+    assert nlp.pipe_names == ["dtn_ner"]
     assert nlp.get_pipe("dtn_ner").label_data == {
         "target": ["Chemical", "Disease"],
         "source": ["Disease"],
@@ -141,28 +141,38 @@ def test_transformer_config_trains_saves_and_reloads(tmp_path):
     network = nlp.get_pipe("dtn_ner").network
     assert network.config.word_width == WIDTH
     before_training = {k: v.clone() for k, v in network.state_dict().items()}
-    trf_embeddings = transformer_module(nlp).embeddings.word_embeddings.weight.detach().clone()
+    trf_state = {k: v.clone() for k, v in transformer_module(nlp).state_dict().items()}
     log = io.StringIO()
     (tmp_path / "out").mkdir()
     nlp, _ = train_nlp(nlp, tmp_path / "out", use_gpu=-1, stdout=log, stderr=log)
 
-    # Both tasks trained the DTN, and the listener passed gradients to the transformer.
+    # Both tasks trained the DTN; the transformer stayed as loaded (frozen).
     changed = [k for k, v in network.state_dict().items() if not torch.equal(v, before_training[k])]
     assert any(k.startswith("decoder.output.target") for k in changed), log.getvalue()
-    assert any(k.startswith("decoder.output.source") for k in changed), log.getvalue()
-    hf_model = transformer_module(nlp)
-    assert not torch.equal(hf_model.embeddings.word_embeddings.weight, trf_embeddings)
+    # (The source's Disease tags share the target's output rows: label_map "name".)
+    assert any(".source" in k for k in changed), log.getvalue()
+    hf_state = transformer_module(nlp).state_dict()
+    assert all(torch.equal(hf_state[k], v) for k, v in trf_state.items())
+    # Every train and dev sentence went through the transformer once and is remembered.
+    cache = nlp.get_pipe("dtn_ner").model.get_ref("tok2vec").attrs["cache"]
+    assert len(cache.vectors) == len({doc.text for doc in target + source + dev})
 
+    # A few steps on 24 sentences over a random transformer still tag every token O. So the
+    # comparison below is not vacuous, every word is made a Chemical: an S-Chemical output
+    # far above the rest (saved with the pipeline, so the reloaded one must agree).
+    with torch.no_grad():
+        s_chemical = network.tagsets["target"].index["S-Chemical"]
+        network.decoder.output["target"].bias[s_chemical] += 100.0
+    nlp.to_disk(tmp_path / "out" / "model-last")
     texts = [doc.text for doc in dev + target[:12]]
     ents, gates = predictions(nlp, texts)
     assert all(g is not None and "word_g1" in g for g in gates)
-    # Not a vacuous comparison: this seed and these settings predict entities (24 on CPU).
-    assert sum(map(len, ents)) > 0
+    assert sum(map(len, ents)) == sum(len(doc) for doc in dev + target[:12])
 
     # The saved pipeline holds the transformer: it loads without the original folder.
     shutil.rmtree(model_dir)
     reloaded = spacy.load(tmp_path / "out" / "model-last")
-    assert reloaded.pipe_names == ["transformer", "dtn_ner"]
+    assert reloaded.pipe_names == ["dtn_ner"]
     ents_after, gates_after = predictions(reloaded, texts)
     assert ents_after == ents
     for g_before, g_after in zip(gates, gates_after):

@@ -1,0 +1,82 @@
+"""spacy_dtn.FrozenFeatures.v1: the wrapped tok2vec runs once per distinct doc, in prediction
+mode, gets no gradient, and its cache stays within its token budget and is never saved."""
+import numpy
+import spacy
+from spacy.tokens import Doc
+from thinc.api import Model
+
+from spacy_dtn.layers.frozen_features import build_frozen_features, doc_key
+
+
+def counting_tok2vec(calls: list) -> Model:
+    """Row i of a doc's vectors is [token i's length, is_train]; each call's docs are logged."""
+
+    def forward(model, docs, is_train):
+        calls.append(([doc.text for doc in docs], is_train))
+        out = [numpy.array([[len(t), float(is_train)] for t in doc], dtype="f").reshape(-1, 2)
+               for doc in docs]
+
+        def backprop(d_out):
+            raise AssertionError("the frozen layer backpropagated into its tok2vec")
+
+        return out, backprop
+
+    return Model("counting", forward, dims={"nO": 2})
+
+
+def docs_of(nlp, *texts):
+    return [nlp.make_doc(text) for text in texts]
+
+
+def test_each_distinct_doc_is_computed_once_in_prediction_mode():
+    nlp = spacy.blank("en")
+    calls = []
+    model = build_frozen_features(counting_tok2vec(calls))
+    model.initialize()
+    first, backprop = model(docs_of(nlp, "aspirin helps", "no fever"), is_train=True)
+    assert calls == [(["aspirin helps", "no fever"], False)]
+    numpy.testing.assert_array_equal(first[0], [[7, 0], [5, 0]])
+    assert backprop([numpy.ones((2, 2), dtype="f"), numpy.ones((2, 2), dtype="f")]) == []
+    again, _ = model(docs_of(nlp, "no fever", "a rash", "aspirin helps"), is_train=False)
+    assert calls[1:] == [(["a rash"], False)]
+    numpy.testing.assert_array_equal(again[0], [[2, 0], [5, 0]])
+    numpy.testing.assert_array_equal(again[2], first[0])
+
+
+def test_the_same_text_tokenised_otherwise_is_another_doc():
+    nlp = spacy.blank("en")
+    calls = []
+    model = build_frozen_features(counting_tok2vec(calls))
+    one = Doc(nlp.vocab, words=["IL-2", "rises"], spaces=[True, False])
+    two = Doc(nlp.vocab, words=["IL", "-", "2", "rises"], spaces=[False, False, True, False])
+    assert one.text == two.text and doc_key(one) != doc_key(two)
+    out, _ = model([one, two], is_train=False)
+    assert [len(v) for v in out] == [2, 4]
+    model([two, one], is_train=False)
+    assert len(calls) == 1
+
+
+def test_the_cache_keeps_at_most_cache_tokens_and_is_not_saved():
+    nlp = spacy.blank("en")
+    calls = []
+    model = build_frozen_features(counting_tok2vec(calls), cache_tokens=3)
+    model([*docs_of(nlp, "a b", "c d")], is_train=False)  # 2 tokens kept, then 2 more: no room
+    cache = model.attrs["cache"]
+    assert cache.n_tokens == 2 and len(cache.vectors) == 1
+    model(docs_of(nlp, "a b", "c d"), is_train=False)
+    assert calls[-1] == (["c d"], False)
+
+    restored = build_frozen_features(counting_tok2vec(calls), cache_tokens=3)
+    restored.from_bytes(model.to_bytes())
+    assert restored.attrs["cache"].vectors == {} and restored.attrs["cache"].max_tokens == 3
+    out, _ = restored(docs_of(nlp, "a b"), is_train=False)
+    numpy.testing.assert_array_equal(out[0], [[1, 0], [1, 0]])
+
+
+def test_cache_tokens_zero_keeps_nothing():
+    nlp = spacy.blank("en")
+    calls = []
+    model = build_frozen_features(counting_tok2vec(calls), cache_tokens=0)
+    model(docs_of(nlp, "a b"), is_train=False)
+    model(docs_of(nlp, "a b"), is_train=False)
+    assert len(calls) == 2 and model.attrs["cache"].vectors == {}
