@@ -1,11 +1,17 @@
-"""spacy_dtn.FrozenFeatures.v1: the wrapped tok2vec runs once per distinct doc, in prediction
-mode, gets no gradient, and its cache stays within its token budget and is never saved."""
+"""spacy_dtn.FrozenFeatures.v1: while training, the wrapped tok2vec runs once per distinct doc;
+always in prediction mode and with no gradient. The cache is on only after the training
+callback, stays within its token budget and is never saved."""
 import numpy
 import spacy
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from spacy_dtn.layers.frozen_features import build_frozen_features, doc_key
+from spacy_dtn.layers.frozen_features import (
+    build_frozen_features,
+    doc_key,
+    frozen_feature_caches,
+    make_remember_frozen_features,
+)
 
 
 def counting_tok2vec(calls: list) -> Model:
@@ -28,10 +34,17 @@ def docs_of(nlp, *texts):
     return [nlp.make_doc(text) for text in texts]
 
 
+def remembering(tok2vec, **kwargs) -> Model:
+    """A FrozenFeatures layer with its cache on, as the training callback leaves it."""
+    model = build_frozen_features(tok2vec, **kwargs)
+    model.attrs["cache"].active = True
+    return model
+
+
 def test_each_distinct_doc_is_computed_once_in_prediction_mode():
     nlp = spacy.blank("en")
     calls = []
-    model = build_frozen_features(counting_tok2vec(calls))
+    model = remembering(counting_tok2vec(calls))
     model.initialize()
     first, backprop = model(docs_of(nlp, "aspirin helps", "no fever"), is_train=True)
     assert calls == [(["aspirin helps", "no fever"], False)]
@@ -46,7 +59,7 @@ def test_each_distinct_doc_is_computed_once_in_prediction_mode():
 def test_the_same_text_tokenised_otherwise_is_another_doc():
     nlp = spacy.blank("en")
     calls = []
-    model = build_frozen_features(counting_tok2vec(calls))
+    model = remembering(counting_tok2vec(calls))
     one = Doc(nlp.vocab, words=["IL-2", "rises"], spaces=[True, False])
     two = Doc(nlp.vocab, words=["IL", "-", "2", "rises"], spaces=[False, False, True, False])
     assert one.text == two.text and doc_key(one) != doc_key(two)
@@ -59,7 +72,7 @@ def test_the_same_text_tokenised_otherwise_is_another_doc():
 def test_the_cache_keeps_at_most_cache_tokens_and_is_not_saved():
     nlp = spacy.blank("en")
     calls = []
-    model = build_frozen_features(counting_tok2vec(calls), cache_tokens=3)
+    model = remembering(counting_tok2vec(calls), cache_tokens=3)
     model([*docs_of(nlp, "a b", "c d")], is_train=False)  # 2 tokens kept, then 2 more: no room
     cache = model.attrs["cache"]
     assert cache.n_tokens == 2 and len(cache.vectors) == 1
@@ -68,7 +81,8 @@ def test_the_cache_keeps_at_most_cache_tokens_and_is_not_saved():
 
     restored = build_frozen_features(counting_tok2vec(calls), cache_tokens=3)
     restored.from_bytes(model.to_bytes())
-    assert restored.attrs["cache"].vectors == {} and restored.attrs["cache"].max_tokens == 3
+    cache = restored.attrs["cache"]
+    assert (cache.vectors, cache.max_tokens, cache.active) == ({}, 3, False)
     out, _ = restored(docs_of(nlp, "a b"), is_train=False)
     numpy.testing.assert_array_equal(out[0], [[1, 0], [1, 0]])
 
@@ -76,7 +90,28 @@ def test_the_cache_keeps_at_most_cache_tokens_and_is_not_saved():
 def test_cache_tokens_zero_keeps_nothing():
     nlp = spacy.blank("en")
     calls = []
-    model = build_frozen_features(counting_tok2vec(calls), cache_tokens=0)
+    model = remembering(counting_tok2vec(calls), cache_tokens=0)
     model(docs_of(nlp, "a b"), is_train=False)
     model(docs_of(nlp, "a b"), is_train=False)
     assert len(calls) == 2 and model.attrs["cache"].vectors == {}
+
+
+def test_only_the_training_callback_switches_the_cache_on():
+    nlp = spacy.blank("en")
+    calls = []
+    nlp.add_pipe("dtn_ner", config={"model": {
+        "tok2vec": {"@architectures": "spacy_dtn.FrozenFeatures.v1",
+                    "tok2vec": {"@architectures": "spacy_dtn.WordEmbed.v1", "width": 8,
+                                "include_static_vectors": False}},
+        "word_width": 8}})
+    (cache,) = frozen_feature_caches(nlp)
+    model = build_frozen_features(counting_tok2vec(calls))
+    model(docs_of(nlp, "a b"), is_train=False)
+    model(docs_of(nlp, "a b"), is_train=False)
+    # Not switched on (as in a pipeline loaded to annotate): every call computes afresh.
+    assert len(calls) == 2 and model.attrs["cache"].vectors == {} and not cache.active
+    remember = make_remember_frozen_features()
+    remember(nlp, {"step": 1, "epoch": 0})
+    assert not cache.active  # only before the first update
+    remember(nlp, {"step": 0, "epoch": 0})
+    assert cache.active

@@ -4,15 +4,21 @@ Why: a transformer fine-tuned on a few hundred target sentences costs seconds pe
 a CPU, and on data this small its features learn little that the DTN's own BiLSTMs cannot.
 Kept fixed, a sentence's vectors never change, so the corpus seen every epoch and the dev
 set scored at every evaluation need one transformer pass each for the whole training run;
-after that an update costs what the BiLSTM DTN's does. The vectors are remembered by the
-doc's text and token boundaries, up to ``cache_tokens`` tokens (then new docs are computed
-and not kept), so annotating a large archive holds a bounded amount of memory.
+after that an update costs what the BiLSTM DTN's does.
+
+The vectors are remembered only while training: the training config's
+``[training.before_update]`` callback ``spacy_dtn.remember_frozen_features.v1`` switches the
+cache on. A pipeline loaded to annotate computes every doc afresh and holds nothing, since
+each note of an archive is seen once. A doc is known by its text and token boundaries, and
+at most ``cache_tokens`` tokens are kept (later docs are computed and not kept). The cache is
+never saved with the model.
 
 The wrapped layer runs in prediction mode (no dropout) and receives no gradient: its
-weights stay as loaded. The cache is not saved with the model.
+weights stay as loaded.
 """
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model, deserialize_attr, serialize_attr
 from thinc.types import Floats2d
@@ -21,18 +27,19 @@ DocKey = Tuple[str, Tuple[int, ...]]
 
 
 class FeatureCache:
-    """Each doc's vectors by its key, up to ``max_tokens`` tokens in all."""
+    """Each doc's vectors by its key, up to ``max_tokens`` tokens in all, once ``active``."""
 
     def __init__(self, max_tokens: int):
         self.max_tokens = max_tokens
+        self.active = False
         self.n_tokens = 0
         self.vectors: Dict[DocKey, Floats2d] = {}
 
-    def get(self, key: DocKey):
+    def get(self, key: DocKey) -> Optional[Floats2d]:
         return self.vectors.get(key)
 
     def add(self, key: DocKey, vectors: Floats2d) -> None:
-        if self.n_tokens + len(vectors) <= self.max_tokens:
+        if self.active and self.n_tokens + len(vectors) <= self.max_tokens:
             self.vectors[key] = vectors
             self.n_tokens += len(vectors)
 
@@ -60,10 +67,10 @@ def build_frozen_features(
     tok2vec (Model[List[Doc], List[Floats2d]]): The layer to freeze, e.g.
         ``spacy-transformers.Tok2VecTransformer.v3`` (its weights are saved with the
         pipeline, so it loads offline). It runs with ``is_train=False`` and gets no gradient.
-    cache_tokens (int): Tokens whose vectors are kept in memory (about ``cache_tokens ×
-        width × 4`` bytes; 1,000,000 × 384 is 1.5 GB at most). Enough for the train corpora
-        and the dev set makes every epoch after the first cheap; 0 keeps nothing.
-        If in doubt, 1000000.
+    cache_tokens (int): Tokens whose vectors are kept while training (about
+        ``cache_tokens × width × 4`` bytes; 1,000,000 × 384 is 1.5 GB at most). Enough for
+        the train corpora and the dev set makes every epoch after the first cheap; 0 keeps
+        nothing. If in doubt, 1000000.
     """
     return Model(
         "frozen_features",
@@ -99,3 +106,26 @@ def _forward(
         return []  # frozen: nothing reaches the wrapped layer
 
     return found, backprop
+
+
+def make_remember_frozen_features() -> Callable[[Language, Dict[str, Any]], None]:
+    """``spacy_dtn.remember_frozen_features.v1``: a ``[training.before_update]`` callback.
+
+    It switches on the cache of every ``spacy_dtn.FrozenFeatures.v1`` layer in the pipeline
+    before the first update, so each train and dev sentence passes through the fixed
+    transformer once in the whole training run (see the module's docstring).
+    """
+
+    def remember(nlp: Language, info: Dict[str, Any]) -> None:
+        if info["step"] == 0:
+            for cache in frozen_feature_caches(nlp):
+                cache.active = True
+
+    return remember
+
+
+def frozen_feature_caches(nlp: Language) -> List[FeatureCache]:
+    """The caches of the pipeline's ``FrozenFeatures`` layers."""
+    return [node.attrs["cache"] for _, component in nlp.components
+            if hasattr(component, "model") and isinstance(component.model, Model)
+            for node in component.model.walk() if node.name == "frozen_features"]
