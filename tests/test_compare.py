@@ -232,7 +232,7 @@ def test_the_transformer_goes_to_the_configs_that_read_it(tmp_path):
                    transformer=folder, fraction=0.1, max_steps=100, eval_frequency=10,
                    patience=50, dev_limit=0, gpu_id=-1)
     pairs = lambda cmd: dict(zip(cmd, cmd[1:]))  # noqa: E731
-    # the DTN's listener: the model and its width (config.json's hidden_size)
+    # the DTN's transformer: the model and its width (config.json's hidden_size)
     cmd = train_command(Run("dtn_trf", "configs/dtn_trf.cfg", 3, tmp_path), options)
     assert pairs(cmd)["--paths.transformer"] == folder
     assert pairs(cmd)["--vars.transformer_width"] == "384"

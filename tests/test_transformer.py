@@ -63,7 +63,7 @@ def write_docbin(path: Path, corpus: str, split: str, n: int):
 
 
 def build_tiny_transformer(folder: Path, docs) -> Path:
-    """A 1-layer, 32-wide BERT and a fast WordPiece tokenizer for the words of ``docs``.
+    """A 4-layer, 32-wide BERT and a fast WordPiece tokenizer for the words of ``docs``.
 
     Every lower-cased word of the slice is a whole piece; single characters and their
     ``##`` continuations cover anything else, so no token maps to [UNK].
@@ -80,7 +80,7 @@ def build_tiny_transformer(folder: Path, docs) -> Path:
     config = transformers.BertConfig(
         vocab_size=len(pieces),
         hidden_size=WIDTH,
-        num_hidden_layers=1,
+        num_hidden_layers=4,
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=256,
@@ -178,3 +178,34 @@ def test_transformer_config_trains_saves_and_reloads(tmp_path):
     for g_before, g_after in zip(gates, gates_after):
         for name in g_before:
             numpy.testing.assert_allclose(g_after[name], g_before[name], rtol=1e-5, atol=1e-6)
+
+
+def test_transformer_layers_average_the_chosen_hidden_states(tmp_path):
+    """spacy_dtn.TransformerLayers.v1: index 0 is the embeddings, -1 (= 4 here) the last
+    layer, as spacy-transformers' own Tok2VecTransformer gives it; several layers average
+    (pooling and alignment are linear, so the mean of single-layer outputs is the answer)."""
+    from spacy_transformers.architectures import transformer_tok2vec_v3
+    from spacy_transformers.span_getters import configure_strided_spans
+    from thinc.api import reduce_mean
+
+    from spacy_dtn.layers.transformer_layers import build_transformer_layers
+
+    docs = write_docbin(tmp_path / "target.spacy", "bc5cdr", "train", 6)
+    folder = str(build_tiny_transformer(tmp_path / "tiny-bert", docs))
+    spans = configure_strided_spans(128, 96)
+
+    def vectors(layers):
+        model = build_transformer_layers(folder, spans, {"use_fast": True}, reduce_mean(),
+                                         layers)
+        model.initialize(X=docs)
+        return numpy.concatenate(model.predict(docs))
+
+    single = {i: vectors([i]) for i in range(5)}
+    plain = transformer_tok2vec_v3(folder, spans, {"use_fast": True}, reduce_mean())
+    plain.initialize(X=docs)
+    numpy.testing.assert_allclose(single[4], numpy.concatenate(plain.predict(docs)), atol=1e-6)
+    numpy.testing.assert_allclose(vectors([-1]), single[4], atol=1e-6)
+    assert not numpy.allclose(single[0], single[4], atol=1e-2)
+    numpy.testing.assert_allclose(vectors([0, 2]), (single[0] + single[2]) / 2, atol=1e-5)
+    numpy.testing.assert_allclose(vectors([-4, -3, -2, -1]),
+                                  sum(single[i] for i in (1, 2, 3, 4)) / 4, atol=1e-5)
