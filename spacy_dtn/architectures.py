@@ -269,7 +269,7 @@ def build_dtn_tagger_v1(
 
     ``v2`` (:func:`build_dtn_tagger`) with ``normalize = false``, no ``label_map`` and the
     ``lstm`` decoder; kept so that pipelines trained before ``v2`` load and predict as they
-    did (``configs/dtn_trf.cfg`` uses it too).
+    did.
 
     tok2vec, sharing, char_embed, char_hidden, word_hidden, decoder_hidden, tag_embed,
     dropout, share_lambda, n_char_buckets, max_word_chars, mixed_precision, word_width:

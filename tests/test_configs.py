@@ -131,5 +131,5 @@ def test_a_transformer_config_reads_its_model_from_paths_transformer(name):
     assert config[f"{model}.name"] == "${paths.transformer}"
     assert config["paths.transformer"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert config[f"{model}.@architectures"] in {
-        "spacy-transformers.TransformerModel.v3", "spacy-transformers.Tok2VecTransformer.v3",
+        "spacy-transformers.TransformerModel.v3", "spacy_dtn.TransformerLayers.v1",
     }
