@@ -13,8 +13,9 @@ Systems over a transformer (``dtn_trf``, ``baseline_trf``, ``ner_trf``: configs 
 name or a local model folder (``scripts/transformer_path.py`` finds all-MiniLM-L6-v2). For a
 local folder its ``config.json`` ``hidden_size`` also goes to configs with a
 ``[vars] transformer_width`` (the width the DTN sizes its word encoder for). The environment
-reaches every run as it is: ``HF_HUB_OFFLINE=1`` keeps the Hugging Face libraries off the network, and then a
-transformer that is not a local folder is an error before anything is trained.
+reaches every run as it is: ``HF_HUB_OFFLINE=1`` keeps the Hugging Face libraries off the
+network, and then a transformer that is not a local folder is an error before anything is
+trained.
 
 Layout of ``--output-dir``::
 
