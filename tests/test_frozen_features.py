@@ -10,6 +10,7 @@ from spacy_dtn.layers.frozen_features import (
     build_frozen_features,
     doc_key,
     frozen_feature_caches,
+    length_groups,
     make_remember_frozen_features,
 )
 
@@ -115,3 +116,21 @@ def test_only_the_training_callback_switches_the_cache_on():
     assert not cache.active  # only before the first update
     remember(nlp, {"step": 0, "epoch": 0})
     assert cache.active
+
+
+def test_length_groups_keep_the_padded_size_within_the_budget():
+    # shortest first: 1, 2 (2 × 2 = 4), then 3 (3 × 3 = 9 > 6) and 5 (2 × 5 > 6) alone
+    assert length_groups([3, 1, 5, 2], 6) == [[1, 3], [0], [2]]
+    assert length_groups([10], 4) == [[0]]  # longer than the budget: a group of its own
+    assert length_groups([], 4) == []
+
+
+def test_docs_reach_the_tok2vec_in_length_groups_and_come_back_in_order():
+    nlp = spacy.blank("en")
+    calls = []
+    model = build_frozen_features(counting_tok2vec(calls), batch_tokens=4)
+    texts = ["a b c", "d", "e f", "g h i j"]
+    out, _ = model(docs_of(nlp, *texts), is_train=False)
+    assert [texts for texts, _ in calls] == [["d", "e f"], ["a b c"], ["g h i j"]]
+    assert [len(vectors) for vectors in out] == [3, 1, 2, 4]
+    numpy.testing.assert_array_equal(out[3][:, 0], [1, 1, 1, 1])

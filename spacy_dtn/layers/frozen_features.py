@@ -60,7 +60,9 @@ def doc_key(doc: Doc) -> DocKey:
 
 
 def build_frozen_features(
-    tok2vec: Model[List[Doc], List[Floats2d]], cache_tokens: int = 1_000_000
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    cache_tokens: int = 1_000_000,
+    batch_tokens: int = 2048,
 ) -> Model[List[Doc], List[Floats2d]]:
     """``spacy_dtn.FrozenFeatures.v1``: ``tok2vec`` as fixed features, computed once per doc.
 
@@ -71,15 +73,32 @@ def build_frozen_features(
         ``cache_tokens × width × 4`` bytes; 1,000,000 × 384 is 1.5 GB at most). Enough for
         the train corpora and the dev set makes every epoch after the first cheap; 0 keeps
         nothing. If in doubt, 1000000.
+    batch_tokens (int): At most this many tokens, counted as padded to the longest doc of
+        the group, go through ``tok2vec`` at once, shortest docs first. A transformer pads
+        every sequence of a call to the longest one, so one call over a whole batch of mixed
+        lengths computes mostly padding. If in doubt, 2048.
     """
     return Model(
         "frozen_features",
         _forward,
         init=_init,
         layers=[tok2vec],
-        attrs={"cache": FeatureCache(cache_tokens)},
+        attrs={"cache": FeatureCache(cache_tokens), "batch_tokens": batch_tokens},
         dims={"nO": tok2vec.maybe_get_dim("nO")},
     )
+
+
+def length_groups(lengths: List[int], max_padded: int) -> List[List[int]]:
+    """Indices into ``lengths``, shortest first, in groups whose size × longest length stays
+    within ``max_padded`` (a longer item alone makes a group of one)."""
+    groups: List[List[int]] = []
+    group: List[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if group and (len(group) + 1) * max(lengths[i], 1) > max_padded:
+            groups.append(group)
+            group = []
+        group.append(i)
+    return groups + [group] if group else groups
 
 
 def _init(model: Model, X=None, Y=None) -> Model:
@@ -96,11 +115,11 @@ def _forward(
     keys = [doc_key(doc) for doc in docs]
     found = [cache.get(key) for key in keys]
     missing = [i for i, vectors in enumerate(found) if vectors is None]
-    if missing:
-        computed, _ = model.layers[0]([docs[i] for i in missing], False)
-        for i, vectors in zip(missing, computed):
-            found[i] = vectors
-            cache.add(keys[i], vectors)
+    for group in length_groups([len(docs[i]) for i in missing], model.attrs["batch_tokens"]):
+        computed, _ = model.layers[0]([docs[missing[j]] for j in group], False)
+        for j, vectors in zip(group, computed):
+            found[missing[j]] = vectors
+            cache.add(keys[missing[j]], vectors)
 
     def backprop(d_vectors: List[Floats2d]) -> List[Doc]:
         return []  # frozen: nothing reaches the wrapped layer
