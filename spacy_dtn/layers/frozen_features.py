@@ -1,10 +1,10 @@
 """``spacy_dtn.FrozenFeatures.v1``: a tok2vec kept fixed, run once per distinct doc.
 
-Why: a transformer fine-tuned on a few hundred target sentences costs seconds per update on
-a CPU, and on data this small its features learn little that the DTN's own BiLSTMs cannot.
-Kept fixed, a sentence's vectors never change, so the corpus seen every epoch and the dev
-set scored at every evaluation need one transformer pass each for the whole training run;
-after that an update costs what the BiLSTM DTN's does.
+Why: fine-tuning a transformer costs seconds per update on a CPU, and under the DTN it was
+far dearer and, within the budget measured, worse on dev (docs/transformers.md). Kept
+fixed, a sentence's vectors never change, so the corpus seen every epoch and the dev set
+scored at every evaluation need one transformer pass each for the whole training run; after
+that an update costs what the BiLSTM DTN's does.
 
 The vectors are remembered only while training: the training config's
 ``[training.before_update]`` callback ``spacy_dtn.remember_frozen_features.v1`` switches the
@@ -67,8 +67,8 @@ def build_frozen_features(
     """``spacy_dtn.FrozenFeatures.v1``: ``tok2vec`` as fixed features, computed once per doc.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): The layer to freeze, e.g.
-        ``spacy-transformers.Tok2VecTransformer.v3`` (its weights are saved with the
-        pipeline, so it loads offline). It runs with ``is_train=False`` and gets no gradient.
+        ``spacy_dtn.TransformerLayers.v1`` (its weights are saved with the pipeline, so it
+        loads offline). It runs with ``is_train=False`` and gets no gradient.
     cache_tokens (int): Tokens whose vectors are kept while training (about
         ``cache_tokens × width × 4`` bytes; 1,000,000 × 384 is 1.5 GB at most). Enough for
         the train corpora and the dev set makes every epoch after the first cheap; 0 keeps
