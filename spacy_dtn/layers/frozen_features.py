@@ -112,14 +112,16 @@ def _forward(
     model: Model, docs: List[Doc], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
     cache: FeatureCache = model.attrs["cache"]
-    keys = [doc_key(doc) for doc in docs]
-    found = [cache.get(key) for key in keys]
+    # Not training (a loaded pipeline): no keys, no per-token Python work.
+    keys = [doc_key(doc) for doc in docs] if cache.active else None
+    found = [cache.get(key) for key in keys] if keys else [None] * len(docs)
     missing = [i for i, vectors in enumerate(found) if vectors is None]
     for group in length_groups([len(docs[i]) for i in missing], model.attrs["batch_tokens"]):
         computed, _ = model.layers[0]([docs[missing[j]] for j in group], False)
         for j, vectors in zip(group, computed):
             found[missing[j]] = vectors
-            cache.add(keys[missing[j]], vectors)
+            if keys:
+                cache.add(keys[missing[j]], vectors)
 
     def backprop(d_vectors: List[Floats2d]) -> List[Doc]:
         return []  # frozen: nothing reaches the wrapped layer
