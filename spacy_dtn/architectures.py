@@ -24,6 +24,8 @@ from thinc.types import Floats2d, Ints1d, Ragged
 from .layers.network_shim import NetworkShim, NetworkSpec
 from .layers.transition_model import build_transition_models
 from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
+from .nn.iobes import LabelMap
+from .nn.network import UNANNOTATED
 
 
 def _single_thread_after_fork() -> None:
@@ -173,8 +175,9 @@ def build_dtn_tagger(
     mixed_precision: bool = False,
     word_width: Optional[int] = None,
     normalize: bool = True,
-    label_map: Optional[Union[str, Dict[str, str]]] = "name",
+    label_map: LabelMap = "name",
     decoder: str = _PAPER.decoder,
+    unannotated: str = _PAPER.unannotated,
 ) -> Model[DTNInput, DTNOutput]:
     """``spacy_dtn.DTNTagger.v2``: the DTN tagger. Its PyTorch network is built when the
     model is initialised with its tasks (:class:`DTNTasks`, from the component).
@@ -214,26 +217,37 @@ def build_dtn_tagger(
     normalize (bool): Scale each component's output to zero mean, unit variance per token
         (no parameters); without it stacked fresh LSTMs train on a long all-``O`` plateau.
         If in doubt, true.
-    label_map (Optional[Union[str, Dict[str, str]]]): Label-mapped output sharing (Yang et
+    label_map (Union[None, str, Dict[str, Any]]): Label-mapped output sharing (Yang et
         al.'s T-A): ``"name"`` ties a source label to the target label of the same name, a
-        table ``{source label: target label}`` ties the pairs given, null ties nothing; a
-        tied label has one tag embedding and output row for both tasks. If in doubt,
-        ``"name"``.
+        table ``{source label: target label}`` ties the pairs given for every source, a table
+        per source task ``{source task: {source label: target label}}`` ties each source's
+        own pairs (a source it does not name keeps its outputs), null ties nothing. A tied
+        label has one tag embedding and output row for both tasks; a pair naming a task or
+        label that no corpus has is an error. If in doubt, ``"name"``.
     decoder (str): ``"lstm"``, the paper's decoder (the previous tag fed back, greedy
         decoding), or ``"crf"``: the decoder LSTM reads the word encoder's output only and
         a linear-chain CRF per task scores whole tag sequences (Viterbi decoding;
         ``tag_embed`` unused). Level with ``"lstm"`` on BC5CDR dev and faster on small
         batches. If in doubt, ``"lstm"``.
+    unannotated (str): What a token outside a tied source's entities says about the target
+        labels that source does not annotate (NCBI-disease's chemicals): ``"O"``, that it is
+        none of them, or ``"unknown"``, nothing (the source's loss there is -log P(O or any
+        tag of those labels): partial annotation). ``lstm`` decoder only. If in doubt,
+        ``"O"``.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
         word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
         dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
-        normalize=normalize, label_map=label_map, decoder=decoder,
+        normalize=normalize, label_map=label_map, decoder=decoder, unannotated=unannotated,
     )
     parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
     if decoder not in DECODERS:
         raise ValueError(f"dtn_ner: unknown decoder {decoder!r}; choose one of {DECODERS}.")
+    if unannotated not in UNANNOTATED:
+        raise ValueError(
+            f"dtn_ner: unannotated must be one of {UNANNOTATED}, got {unannotated!r}."
+        )
     wrapper = Model(
         "dtn_pytorch",
         pytorch_forward,

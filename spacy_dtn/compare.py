@@ -27,11 +27,13 @@ A run with ``done.json`` is not trained again: stop and rerun the same command t
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written
 to ``compare.json``: paths are kept as given, relative to the working directory.
 """
+import json
 import os
 import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -56,12 +58,19 @@ KNOWN_SYSTEMS = {
     **DEFAULT_SYSTEMS,
     "dtn_crf": "configs/dtn.cfg --components.dtn_ner.model.decoder crf",
     "baseline_crf": "configs/baseline.cfg --components.dtn_ner.model.decoder crf",
+    "dtn_partial": "configs/dtn.cfg --components.dtn_ner.model.unannotated unknown",
+    "dtn_hs_partial": "configs/dtn_hs.cfg --components.dtn_ner.model.unannotated unknown",
+    "ner_pooled": "configs/ner_pooled.cfg",
+    "ner_pool_ft": "configs/ner_pool_ft.cfg",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
     "dtn_trf": "configs/dtn_trf.cfg",
     "baseline_trf": "configs/baseline_trf.cfg",
     "ner_trf": "configs/ner_trf.cfg",
 }
+#: Systems that train on from another system's model-best of the same seed (its
+#: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
+PRETRAINED_BY = {"ner_pool_ft": "ner_pooled"}
 DONE_FILE = "done.json"
 SCORES_FILE = "test_scores.json"
 
@@ -78,6 +87,8 @@ class Run:
     config: str
     seed: int
     run_dir: Path
+    #: The run whose model-best this one trains on (``PRETRAINED_BY``), or None.
+    pretrained: Optional[Path] = None
 
     @property
     def label(self) -> str:
@@ -145,10 +156,11 @@ def format_markdown(result: Dict[str, Any]) -> str:
         "sd over seeds; strict entity F1 in percent."
     )
     lines.append("")
-    for key in ("target_train", "source_train", "dev", "test", "vectors", "transformer",
+    for key in ("target_train", "source_train", "label_map", "dev", "test", "vectors",
+                "transformer",
                 "max_steps", "eval_frequency", "patience", "dev_limit"):
-        if key == "transformer" and not setting.get(key):
-            continue  # no transformer system in this table
+        if key in ("transformer", "label_map") and not setting.get(key):
+            continue  # no transformer system, no label map in this table
         lines.append(f"* {key}: `{setting.get(key)}`")
     configs = ", ".join(f"{name} `{row['config']}`" for name, row in systems.items())
     lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`"]
@@ -261,6 +273,9 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
     for key, value in values.items():
         if key in paths:
             cmd += [f"--paths.{key}", "null" if value is None else str(value)]
+    if "pretrained" in paths and run.pretrained is not None:
+        cmd += ["--paths.pretrained", str(run.pretrained / "model-best")]
+    cmd += source_overrides(loaded, options)
     transformer = options.get("transformer")
     if transformer and "transformer" in paths:
         cmd += ["--paths.transformer", str(transformer)]
@@ -278,6 +293,45 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
         "--gpu-id", str(options["gpu_id"]),
     ]
     return cmd + overrides
+
+
+def source_overrides(loaded: Dict[str, Any], options: Dict[str, Any]) -> List[str]:
+    """Several sources' task names and the label map, for the configs that read them.
+
+    With more than one source each is its own task, named by ``options["source_names"]``
+    (``corpora.train.source_name``). ``options["label_map"]`` (a table) goes to every
+    component whose model ties labels (``label_map`` not null) and to a pooling reader.
+    """
+    cmd: List[str] = []
+    reader = loaded.get("corpora", {}).get("train", {})
+    if reader.get("source") is None:  # a config that reads no source (baseline, ner)
+        return cmd
+    names = options.get("source_names")
+    if names and len(names) > 1 and "source_name" in reader:
+        cmd += ["--corpora.train.source_name", ",".join(names)]
+    label_map = options.get("label_map")
+    if not label_map:
+        return cmd
+    value = json.dumps(label_map, sort_keys=True)
+    for name, component in loaded.get("components", {}).items():
+        if component.get("model", {}).get("label_map") is not None:
+            cmd += [f"--components.{name}.model.label_map", value]
+    if "label_map" in reader:
+        cmd += ["--corpora.train.label_map", value]
+    return cmd
+
+
+def parse_label_map(entries: Sequence[str]) -> Optional[Dict[str, str]]:
+    """``--label-map SOURCE_LABEL=TARGET_LABEL`` (repeated) as one table; None for none."""
+    table: Dict[str, str] = {}
+    for entry in entries:
+        source_label, sep, target_label = entry.partition("=")
+        if not sep or not source_label.strip() or not target_label.strip():
+            raise CompareError(
+                f"--label-map: expected SOURCE_LABEL=TARGET_LABEL, got {entry!r}"
+            )
+        table[source_label.strip()] = target_label.strip()
+    return table or None
 
 
 def evaluate_command(run: Run, options: Dict[str, Any]) -> List[str]:
@@ -363,16 +417,27 @@ def run_compare(
     for key in ("target", "dev", "test"):
         if not Path(options[key]).exists():
             raise CompareError(f"--{key}: no such file {options[key]}")
-    if options.get("source") and not Path(options["source"]).exists():
-        raise CompareError(f"--source: no such file {options['source']}")
+    for source in (options.get("source") or "").split(","):
+        if source and not Path(source).exists():
+            raise CompareError(f"--source: no such file {source}")
     if options.get("vectors") and not Path(options["vectors"]).exists():
         raise CompareError(f"--vectors: no such path {options['vectors']}")
     for name, config in systems.items():
         if not Path(split_config(config)[0]).is_file():
             raise CompareError(f"system {name}: config not found: {split_config(config)[0]}")
     check_transformer(systems, options.get("transformer"))
-    runs = [Run(name, config, seed, output_dir / "runs" / f"seed-{seed}" / name)
+    for name, first in PRETRAINED_BY.items():
+        if name in systems and first not in systems:
+            raise CompareError(f"system {name} trains on {first}'s model: add --system {first}")
+
+    def run_dir(seed: int, name: str) -> Path:
+        return output_dir / "runs" / f"seed-{seed}" / name
+
+    runs = [Run(name, config, seed, run_dir(seed, name),
+                run_dir(seed, PRETRAINED_BY[name]) if name in PRETRAINED_BY else None)
             for seed in seeds for name, config in systems.items()]
+    # the runs another run trains on go first
+    runs.sort(key=lambda run: run.pretrained is not None)
     results: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in systems}
     todo = [run for run in runs if not (run.run_dir / DONE_FILE).exists()]
     for run in runs:
@@ -385,10 +450,25 @@ def run_compare(
             msg.warn(f"report only: {len(todo)} of {len(runs)} runs not finished, left out")
         todo = []
     started = time.time()
+    finished = {run.run_dir: threading.Event() for run in runs}
+    for run in runs:
+        if run not in todo:
+            finished[run.run_dir].set()
+
+    def train_one(run: Run) -> Dict[str, Any]:
+        try:
+            if run.pretrained is not None:
+                finished[run.pretrained].wait()
+                if not (run.pretrained / DONE_FILE).exists():
+                    raise CompareError(f"{run.label}: {run.pretrained} did not finish")
+            return execute_run(run, options, runner)
+        finally:
+            finished[run.run_dir].set()
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {}
         for run in todo:
-            futures[pool.submit(execute_run, run, options, runner)] = run
+            futures[pool.submit(train_one, run)] = run
         for k, future in enumerate(as_completed(futures), 1):
             run = futures[future]
             info = future.result()
@@ -429,6 +509,7 @@ def aggregate(
         "source": options["source_name"], "target": options["target_name"],
         "fraction": options["fraction"], "fraction_pct": round(100 * options["fraction"], 4),
         "target_train": options["target"], "source_train": options["source"],
+        "source_tasks": options.get("source_names"), "label_map": options.get("label_map"),
         "dev": options["dev"], "test": options["test"], "vectors": options["vectors"],
         "transformer": options.get("transformer"),
         "max_steps": options["max_steps"], "eval_frequency": options["eval_frequency"],
@@ -441,7 +522,7 @@ def aggregate(
 
 #: The keys of ``setting`` that must agree for two runs of compare to share one table.
 PROTOCOL_KEYS = ("source", "target", "fraction", "target_train", "source_train", "dev", "test",
-                 "vectors", "transformer", "max_steps", "eval_frequency", "patience",
+                 "label_map", "vectors", "transformer", "max_steps", "eval_frequency", "patience",
                  "dev_limit")
 
 

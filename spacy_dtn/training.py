@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Corpus, Example
 from spacy.training.batchers import minibatch_by_words
 from spacy.vocab import Vocab
 from wasabi import msg
 
+from .nn.iobes import LabelMap, label_pairs, source_label_map
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
 
@@ -246,6 +247,66 @@ def create_transfer_corpus(
         raise ValueError(f"TransferCorpus: a source can't be named {TARGET!r}")
     sources = [TaskCorpus(path, name, **options) for path, name in zip(source_paths, names)]
     return TransferCorpus(target_corpus, sources)
+
+
+class PooledCorpus(TransferCorpus):
+    """The target and the sources as one corpus of target examples, labels mapped.
+
+    What a spaCy user does with several public corpora and a stock ``ner``: pool them, each
+    source's labels renamed to the target's by the label map (``spacy_dtn.nn.iobes``'s
+    ``"name"``, one table, or a table per source task) and its other entities dropped, so
+    their tokens read as ``O``. Every example is the target task's. It is the stock anchor of
+    the several-sources comparison (``ner_pooled``), not a setting of the DTN.
+    """
+
+    def __init__(self, target: TaskCorpus, sources: Sequence[TaskCorpus], label_map) -> None:
+        super().__init__(target, sources)
+        self.label_map = label_map
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        target_labels: Set[str] = set()
+        for eg in self.target(nlp):
+            target_labels.update(ent.label_ for ent in eg.reference.ents)
+            yield eg
+        for corpus in self.sources:
+            table = source_label_map(self.label_map, corpus.task)
+            for eg in corpus(nlp):
+                doc = eg.reference
+                pairs = label_pairs([ent.label_ for ent in doc.ents], target_labels, table) \
+                    if table else {}
+                doc.set_ents([Span(doc, ent.start, ent.end, label=pairs[ent.label_])
+                              for ent in doc.ents if ent.label_ in pairs], default="outside")
+                set_task(doc, TARGET)
+                yield eg
+        self.stats = _collect_stats(self.corpora)
+        if not self._reported:
+            self._reported = True
+            _report(self.target, self.sources)
+
+
+def create_pooled_corpus(
+    target: Path,
+    source: PathsT = None,
+    target_fraction: float = 1.0,
+    seed: int = 0,
+    max_length: int = 0,
+    source_name: str = SOURCE,
+    gold_preproc: bool = False,
+    limit: int = 0,
+    label_map: LabelMap = "name",
+) -> Callable[[Language], Iterator[Example]]:
+    """The reader ``spacy_dtn.PooledCorpus.v1``: target and sources pooled into one task.
+
+    target, source, target_fraction, seed, max_length, source_name, gold_preproc, limit: as
+        in ``spacy_dtn.TransferCorpus.v1`` (``source_name`` names the sources that a table per
+        source task refers to).
+    label_map: ``"name"`` (a source label that is a target label stays), a table
+        ``{source label: target label}`` for every source, or ``{source task: {source label:
+        target label}}``; a source entity with no target label is dropped (its tokens ``O``).
+    """
+    corpus = create_transfer_corpus(target, source, target_fraction, seed, max_length,
+                                    source_name, gold_preproc, limit)
+    return PooledCorpus(corpus.target, corpus.sources, label_map)
 
 
 class BatchByTask:

@@ -314,3 +314,61 @@ def test_cli_passes_transformer_and_the_table_names_it(tmp_path, monkeypatch):
     assert "* transformer:" not in compare.format_markdown(
         fake_run_compare({"dtn": "configs/dtn.cfg"}, [0], None,
                          {**seen["options"], "transformer": None}))
+
+
+def test_several_sources_get_their_task_names_and_the_label_map(tmp_path):
+    options = dict(target="t.spacy", source="a/x.spacy,b/y.spacy", dev="d.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1, source_names=["a", "b"],
+                   label_map={"CHEBI": "Chemical", "Disease": "Disease"})
+    table = '{"CHEBI": "Chemical", "Disease": "Disease"}'
+    cmd = train_command(Run("dtn", "configs/dtn.cfg", 0, tmp_path), options)
+    pairs = dict(zip(cmd, cmd[1:]))
+    assert pairs["--paths.source"] == "a/x.spacy,b/y.spacy"
+    assert pairs["--corpora.train.source_name"] == "a,b"
+    assert pairs["--components.dtn_ner.model.label_map"] == table
+    cmd = train_command(Run("ner_pooled", "configs/ner_pooled.cfg", 0, tmp_path), options)
+    pairs = dict(zip(cmd, cmd[1:]))
+    assert pairs["--corpora.train.label_map"] == table
+    assert pairs["--corpora.train.source_name"] == "a,b"
+    # configs that read no source get neither; the baseline ties nothing
+    for system, config in (("ner", "configs/ner_efficiency.cfg"),
+                           ("baseline", "configs/baseline.cfg")):
+        cmd = train_command(Run(system, config, 0, tmp_path), options)
+        assert not any("label_map" in part or "source_name" in part for part in cmd)
+
+
+def test_parse_label_map():
+    assert compare.parse_label_map([]) is None
+    assert compare.parse_label_map(["CHEBI=Chemical", " Disease = Disease "]) == {
+        "CHEBI": "Chemical", "Disease": "Disease"}
+    with pytest.raises(CompareError, match="SOURCE_LABEL=TARGET_LABEL"):
+        compare.parse_label_map(["CHEBI"])
+
+
+def test_ner_pool_ft_trains_on_ner_pooled_of_its_own_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "pool.cfg").write_text("[paths]\ntarget = null\nsource = null\n")
+    (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
+                   command="python -m spacy_dtn compare ...")
+    f1_of = {"ner_pool_ft": {0: 0.7, 1: 0.7}, "ner_pooled": {0: 0.6, 1: 0.6}}
+    calls = []
+    systems = {"ner_pool_ft": "ft.cfg", "ner_pooled": "pool.cfg"}
+    run_compare(systems, [0, 1], tmp_path / "out", options, jobs=2,
+                runner=fake_runner(calls, f1_of))
+    trains = [cmd for cmd in calls if cmd[2] == "spacy"]
+    order = [cmd[cmd.index("--output") + 1] for cmd in trains]
+    for seed in (0, 1):
+        pooled = str(tmp_path / "out" / "runs" / f"seed-{seed}" / "ner_pooled")
+        ft_cmd = next(cmd for cmd in trains if f"seed-{seed}/ner_pool_ft" in
+                      cmd[cmd.index("--output") + 1])
+        assert ft_cmd[ft_cmd.index("--paths.pretrained") + 1] == pooled + "/model-best"
+        assert order.index(pooled) < order.index(ft_cmd[ft_cmd.index("--output") + 1])
+    with pytest.raises(CompareError, match="add --system ner_pooled"):
+        run_compare({"ner_pool_ft": "ft.cfg"}, [0], tmp_path / "out2", options,
+                    runner=fake_runner([], f1_of))

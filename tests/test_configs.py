@@ -112,7 +112,23 @@ def test_every_config_takes_the_shared_command_line(name):
     config = raw(name)
     missing = [key for key in SHARED_OVERRIDES if key not in config]
     assert missing == []
-    assert config["corpora.train.@readers"] == "spacy_dtn.TransferCorpus.v1"
+    assert config["corpora.train.@readers"] in (
+        "spacy_dtn.TransferCorpus.v1", "spacy_dtn.PooledCorpus.v1")
+
+
+def test_the_stock_pool_anchors_are_spacy_ner_with_only_the_data_changed():
+    """ner_pooled reads the label-mapped pool; ner_pool_ft trains ner_pooled's components on."""
+    ner, pooled, fine_tuned = (raw(n) for n in ("ner_efficiency.cfg", "ner_pooled.cfg",
+                                                 "ner_pool_ft.cfg"))
+    differing = {key for key in set(ner) | set(pooled) if ner.get(key, "-") != pooled.get(key, "-")}
+    assert differing == {"corpora.train.@readers", "corpora.train.source",
+                         "corpora.train.label_map"}
+    differing = {key for key in set(ner) | set(fine_tuned)
+                 if ner.get(key, "-") != fine_tuned.get(key, "-")}
+    assert {key for key in differing if not key.startswith("components.")} == {
+        "paths.pretrained"}
+    assert fine_tuned["components.ner.source"] == "${paths.pretrained}"
+    assert fine_tuned["components.tok2vec.source"] == "${paths.pretrained}"
 
 
 #: Where each transformer config names its model: spaCy's ner reads a `transformer`

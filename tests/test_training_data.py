@@ -298,3 +298,35 @@ def test_registered_in_a_training_config(corpora, tmp_path):
     )
     reader = registry.resolve(config["corpora"])["train"]
     assert {get_task(eg) for eg in reader(nlp)} == {"target"}
+
+
+def test_pooled_reader_maps_labels_drops_the_rest_and_marks_everything_target(nlp, tmp_path):
+    from spacy_dtn.training import create_pooled_corpus
+
+    target = read_iob(DATA / "bc5cdr" / "train.tsv", 400)
+    pc = read_iob(DATA / "bionlp13pc" / "train.tsv", 3000)
+    write_docbin(tmp_path / "target.spacy", target)
+    pc_docs = write_docbin(tmp_path / "pc.spacy", pc)
+    reader = create_pooled_corpus(tmp_path / "target.spacy", tmp_path / "pc.spacy",
+                                  source_name="pc", label_map={"Simple_chemical": "Chemical"})
+    examples = list(reader(nlp))
+    assert {get_task(eg) for eg in examples} == {TARGET}
+    pooled = examples[len(target):]
+    assert len(pooled) == len(pc_docs)
+    for eg, doc in zip(pooled, pc_docs):
+        expected = [(e.start, e.end, "Chemical") for e in doc.ents
+                    if e.label_ == "Simple_chemical"]
+        assert [(e.start, e.end, e.label_) for e in eg.reference.ents] == expected
+        # the dropped entities' tokens read as O, not as missing
+        assert all(token.ent_iob_ in ("B", "I", "O") for token in eg.reference)
+    n_chemicals = sum(len(eg.reference.ents) for eg in pooled)
+    assert n_chemicals == sum(1 for doc in pc_docs for e in doc.ents
+                              if e.label_ == "Simple_chemical") > 0
+    # a table per source names its task; "name" keeps no pc label (none is BC5CDR's)
+    per_source = create_pooled_corpus(tmp_path / "target.spacy", tmp_path / "pc.spacy",
+                                      source_name="pc",
+                                      label_map={"pc": {"Simple_chemical": "Chemical"}})
+    assert sum(len(eg.reference.ents) for eg in list(per_source(nlp))[len(target):]) \
+        == n_chemicals
+    by_name = create_pooled_corpus(tmp_path / "target.spacy", tmp_path / "pc.spacy")
+    assert sum(len(eg.reference.ents) for eg in list(by_name(nlp))[len(target):]) == 0

@@ -7,8 +7,8 @@ from typing import List, Optional
 from wasabi import msg
 
 from ..compare import (
-    DEFAULT_SYSTEMS, CompareError, default_results_name, format_markdown, parse_seeds,
-    parse_systems, run_compare,
+    DEFAULT_SYSTEMS, CompareError, default_results_name, format_markdown, parse_label_map,
+    parse_seeds, parse_systems, run_compare,
 )
 from ._util import Opt, app, fail
 
@@ -34,12 +34,13 @@ def _transformer(name: Optional[str]) -> Optional[str]:
 def compare_cli(
     # fmt: off
     target: Path = Opt(..., "--target", help="Target train DocBin, in full: each seed keeps its own --fraction of it"),
-    source: Optional[Path] = Opt(None, "--source", help="Source train DocBin (used in full by the transfer systems)"),
+    source: List[Path] = Opt([], "--source", help="Source train DocBin (used in full by the transfer systems); repeat the option for several sources, each its own task named by its folder"),
+    label_map: List[str] = Opt([], "--label-map", help="SOURCE_LABEL=TARGET_LABEL: tie a source label to a target label in every system that ties labels (default: each config's own, e.g. equal names) and in ner_pooled's pool; repeat the option"),
     dev: Path = Opt(..., "--dev", help="Target dev DocBin: early stopping and model selection"),
     test: Path = Opt(..., "--test", help="Target test DocBin: the reported scores"),
     output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct[-SUFFIX])"),
     output_suffix: Optional[str] = Opt(None, "--output-suffix", help="Appended to the default --output-dir: a family of systems in its own table (e.g. trf: results/ncbi-disease-to-bc5cdr-10pct-trf)"),
-    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
+    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_partial, dtn_hs_partial (a source's unannotated types unknown), ner_pooled, ner_pool_ft (stock spaCy on the label-mapped pool, then fine-tuned on the target), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = Opt("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = Opt(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = Opt(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
@@ -48,7 +49,7 @@ def compare_cli(
     eval_frequency: int = Opt(200, "--eval-frequency", help="Steps between dev evaluations"),
     patience: int = Opt(1600, "--patience", help="Stop after this many steps without a better dev score"),
     dev_limit: int = Opt(0, "--dev-limit", help="Dev sentences scored at each evaluation (0: all)"),
-    source_name: Optional[str] = Opt(None, "--source-name", help="Name of the source corpus in the tables (default: its folder)"),
+    source_name: Optional[str] = Opt(None, "--source-name", help="Name of the source corpus in the tables (default: its folder; several: the folders joined by +)"),
     target_name: Optional[str] = Opt(None, "--target-name", help="Name of the target corpus in the tables (default: its folder)"),
     jobs: int = Opt(1, "--jobs", "-j", help="Runs trained at once (one process each)"),
     threads: int = Opt(1, "--threads", help="PyTorch/OpenMP threads per run (0: the library default)"),
@@ -59,14 +60,23 @@ def compare_cli(
     """Train DTN, DTN (HS), the same network without transfer and spaCy's ner on the same
     target sentences, for several seeds, to convergence; write mean ± sd test scores."""
     args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "compare" else sys.argv[1:]
+    source_names = [path.parent.name for path in source]
+    if len(set(source_names)) < len(source_names):
+        fail(f"--source: each source needs its own folder (its task name), got {source_names}")
+    try:
+        table = parse_label_map(label_map)
+    except CompareError as err:
+        fail(str(err))
     options = dict(
-        target=_relative(target), source=_relative(source), dev=_relative(dev),
+        target=_relative(target), dev=_relative(dev),
+        source=",".join(_relative(path) for path in source) or None,
+        source_names=source_names if len(source) > 1 else None, label_map=table,
         test=_relative(test), fraction=fraction,
         vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
         transformer=_transformer(transformer),
         max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
         dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
-        source_name=source_name or (source.parent.name if source else None),
+        source_name=source_name or ("+".join(source_names) if source else None),
         target_name=target_name or target.parent.name,
         command="python -m spacy_dtn compare " + shlex.join(args),
     )

@@ -1,6 +1,6 @@
 """The whole tagger: character encoder → word encoder → decoder, one scheme per component."""
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -9,7 +9,9 @@ from torch.nn import functional as F
 from . import crf
 from .decoder import Decoder
 from .encoders import CharEncoder, WordEncoder
-from .iobes import TagSet, tied_tags
+from .iobes import (
+    PREFIXES, LabelMap, TagSet, check_label_map, source_label_map, tied_tags, unannotated_labels,
+)
 from .norm import normalize_output
 from .packing import Packing
 from .schemes import COMPONENTS, parse_sharing
@@ -39,13 +41,36 @@ class NetworkConfig:
     normalize: bool = False
     # Label-mapped output sharing (Yang et al. 2017, T-A): None, "name" (a source label and a
     # target label of the same name are one) or {source label: target label}.
-    label_map: Optional[Union[str, Dict[str, str]]] = None
+    label_map: LabelMap = None
+    # Not in the paper: what a token outside a tied source's entities says about the target
+    # labels that source does not annotate. "O": that it is none of them (the tied ``O`` row
+    # learns NCBI-disease's chemicals as ``O``); "unknown": nothing, so the source's loss at
+    # such a token is -log P(O or any tag of those labels) (partial annotation, Huang et al.
+    # 2019). The ``lstm`` decoder only; the ``crf`` decoder reads "O".
+    unannotated: str = "O"
     # Not in the paper: "lstm" (the paper's tag-fed LSTM decoder, greedy) or "crf" (the
     # decoder LSTM sees h only, under a linear-chain CRF per task; Viterbi).
     decoder: str = "lstm"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+UNANNOTATED = ("O", "unknown")
+
+
+def _partial_cross_entropy(logits: torch.Tensor, gold: torch.Tensor, n_own: int) -> torch.Tensor:
+    """Summed ``-log P(gold)`` where a gold ``O`` (id 0) stands for a set of tags.
+
+    ``logits`` (N, n_own + k): the source's own ``n_own`` tags, then the k target tags it does
+    not annotate. An ``O`` token's probability is that of ``O`` or any of those k tags, any
+    other known token's that of its tag; -1 (unknown) adds nothing.
+    """
+    log_z = logits.logsumexp(dim=-1)
+    outside = torch.cat([logits[:, :1], logits[:, n_own:]], dim=-1).logsumexp(dim=-1)
+    tag_score = logits.gather(1, gold.clamp(min=0).unsqueeze(1)).squeeze(1)
+    score = torch.where(gold == 0, outside, tag_score)
+    return (log_z - score)[gold >= 0].sum()
 
 
 class DTNNetwork(nn.Module):
@@ -65,6 +90,13 @@ class DTNNetwork(nn.Module):
         self.schemes = dict(zip(COMPONENTS, schemes))
         self.sources: List[str] = [t for t in labels if t != target] if with_sources else []
         self.tagsets = {task: TagSet(labels[task]) for task in [target] + self.sources}
+        if config.unannotated not in UNANNOTATED:
+            raise ValueError(
+                f"unannotated must be one of {UNANNOTATED}, got {config.unannotated!r}"
+            )
+        if self.sources:
+            check_label_map(config.label_map, {t: labels[t] for t in self.tasks}, target)
+        label_maps = {s: source_label_map(config.label_map, s) for s in self.sources}
         for task, tagset in self.tagsets.items():
             # Derived from the labels: moved with the module, never saved.
             self.register_buffer(f"allowed_{task}", tagset.transition_mask(), persistent=False)
@@ -81,13 +113,24 @@ class DTNNetwork(nn.Module):
             schemes[2], target, self.sources, {t: len(s) for t, s in self.tagsets.items()},
             self.word.width, config.tag_embed, config.decoder_hidden,
             tied_tags={
-                source: tied_tags(self.tagsets[source], self.tagsets[target], config.label_map)
-                for source in self.sources if config.label_map
+                source: tied_tags(self.tagsets[source], self.tagsets[target], label_maps[source])
+                for source in self.sources if label_maps[source]
             },
             normalize=config.normalize,
             kind=config.decoder,
         )
         self.dropout = nn.Dropout(config.dropout)
+        # Per tied source, the target tags it may hide behind its O (see ``unannotated``).
+        self.partial: List[str] = []
+        if config.unannotated == "unknown" and config.decoder == "lstm":
+            for source in self.sources:
+                hidden = unannotated_labels(labels[source], labels[target], label_maps[source])
+                if not hidden:
+                    continue
+                index = self.tagsets[target].index
+                ids = [index[f"{p}-{label}"] for label in hidden for p in PREFIXES]
+                self.register_buffer(f"unannotated_{source}", torch.tensor(ids), persistent=False)
+                self.partial.append(source)
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.config.normalize)
@@ -150,7 +193,10 @@ class DTNNetwork(nn.Module):
                 )
             else:
                 logits = self.teacher_forced_logits(task, h, packing, gold)
-                loss = F.cross_entropy(logits, gold, ignore_index=-1, reduction="sum")
+                if task in self.partial:
+                    loss = _partial_cross_entropy(logits, gold, len(self.tagsets[task]))
+                else:
+                    loss = F.cross_entropy(logits, gold, ignore_index=-1, reduction="sum")
             return loss / n_known, self.share_penalty()
         if self.config.decoder == "crf":
             emissions, decoder_gates = self._emissions(task, h, packing)
@@ -187,11 +233,20 @@ class DTNNetwork(nn.Module):
     def teacher_forced_logits(
         self, task: str, h: torch.Tensor, packing: Packing, gold: torch.Tensor
     ) -> torch.Tensor:
-        """The ``lstm`` decoder's scores (N, n_tags), flat, given the gold previous tags."""
+        """The ``lstm`` decoder's scores (N, n_tags), flat, given the gold previous tags.
+
+        For a source with partial annotation (:attr:`partial`) the target's scores of the
+        tags it does not annotate follow its own: (N, n_tags + n_hidden_tags).
+        """
         prev = torch.cat([gold.new_zeros(1), gold[:-1].clamp(min=0)])
         prev[packing.starts] = self.tagsets[task].start
         o, _ = self.decoder.teacher_forced(task, h, prev[packing.gather], packing)
-        return self.decoder.logits(task, self.dropout(self.norm(o)))[packing.scatter]
+        o = self.dropout(self.norm(o))
+        logits = self.decoder.logits(task, o)
+        if task in self.partial:
+            hidden = getattr(self, f"unannotated_{task}")
+            logits = torch.cat([logits, self.decoder.logits(self.target, o)[:, hidden]], dim=-1)
+        return logits[packing.scatter]
 
     def _emissions(self, task: str, h: torch.Tensor, packing: Packing):
         """The ``crf`` decoder's per-token tag scores (N, n_tags), packed, and its gates."""
@@ -212,7 +267,10 @@ class DTNNetwork(nn.Module):
         for task in self.sources:
             delattr(self, f"allowed_{task}")
             delattr(self, f"end_ok_{task}")
+            if task in self.partial:
+                delattr(self, f"unannotated_{task}")
             del self.tagsets[task]
+        self.partial = []
         self.char.shared.drop_sources()
         self.word.shared.drop_sources()
         self.decoder.drop_sources()
