@@ -62,6 +62,7 @@ KNOWN_SYSTEMS = {
     "dtn_hs_partial": "configs/dtn_hs.cfg --components.dtn_ner.model.unannotated unknown",
     "ner_pooled": "configs/ner_pooled.cfg",
     "ner_pool_ft": "configs/ner_pool_ft.cfg",
+    "dtn_partial_ft": "configs/dtn_ft.cfg",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
     "dtn_trf": "configs/dtn_trf.cfg",
@@ -70,7 +71,7 @@ KNOWN_SYSTEMS = {
 }
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
-PRETRAINED_BY = {"ner_pool_ft": "ner_pooled"}
+PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "dtn_partial_ft": "dtn_partial"}
 DONE_FILE = "done.json"
 SCORES_FILE = "test_scores.json"
 

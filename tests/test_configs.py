@@ -70,9 +70,11 @@ def filled(block=None) -> dict:
 
 
 def test_every_config_with_a_dtn_ner_is_checked():
+    # a sourced dtn_ner (dtn_ft.cfg) is the pipeline's it comes from: checked on its own below
     with_dtn = {
         path.name for path in CONFIGS.glob("*.cfg")
-        if "dtn_ner" in Config().from_disk(path, interpolate=False).get("components", {})
+        if "factory" in Config().from_disk(path, interpolate=False).get(
+            "components", {}).get("dtn_ner", {})
     }
     assert with_dtn == set(CHOICES)
 
@@ -149,3 +151,14 @@ def test_a_transformer_config_reads_its_model_from_paths_transformer(name):
     assert config[f"{model}.@architectures"] in {
         "spacy-transformers.TransformerModel.v3", "spacy_dtn.TransformerLayers.v1",
     }
+
+
+def test_the_dtn_fine_tuning_stage_is_dtn_cfg_on_the_target_alone():
+    """dtn_ft.cfg sources dtn_ner from a trained pipeline and reads no source."""
+    dtn, fine_tuned = raw("dtn.cfg"), raw("dtn_ft.cfg")
+    differing = {key for key in set(dtn) | set(fine_tuned)
+                 if dtn.get(key, "-") != fine_tuned.get(key, "-")}
+    assert {key for key in differing if not key.startswith("components.")} == {
+        "paths.pretrained", "corpora.train.source", "training.batcher.target_proportion"}
+    assert fine_tuned["components.dtn_ner.source"] == "${paths.pretrained}"
+    assert fine_tuned["corpora.train.source"] is None
