@@ -178,6 +178,7 @@ def build_dtn_tagger(
     label_map: LabelMap = "name",
     decoder: str = _PAPER.decoder,
     unannotated: str = _PAPER.unannotated,
+    shared_gate_bias: float = _PAPER.shared_gate_bias,
 ) -> Model[DTNInput, DTNOutput]:
     """``spacy_dtn.DTNTagger.v2``: the DTN tagger. Its PyTorch network is built when the
     model is initialised with its tasks (:class:`DTNTasks`, from the component).
@@ -234,12 +235,17 @@ def build_dtn_tagger(
         none of them, or ``"unknown"``, nothing (the source's loss there is -log P(O or any
         tag of those labels): partial annotation). ``lstm`` decoder only. If in doubt,
         ``"O"``.
+    shared_gate_bias (float): The initial bias of each component's gate g2 (``dtn``), which
+        mixes the target's independent path (1 - g2) with the shared one (g2): 0 starts
+        even (the paper), a negative value starts the target on its own path, as without
+        transfer. If in doubt, 0.
     """
     config = NetworkConfig(
         sharing=sharing, char_embed=char_embed, char_hidden=char_hidden,
         word_hidden=word_hidden, decoder_hidden=decoder_hidden, tag_embed=tag_embed,
         dropout=dropout, share_lambda=share_lambda, n_char_buckets=n_char_buckets,
         normalize=normalize, label_map=label_map, decoder=decoder, unannotated=unannotated,
+        shared_gate_bias=shared_gate_bias,
     )
     parse_sharing(sharing)  # fail early, at config time, on an unknown sharing setting
     if decoder not in DECODERS:

@@ -48,6 +48,11 @@ class NetworkConfig:
     # such a token is -log P(O or any tag of those labels) (partial annotation, Huang et al.
     # 2019). The ``lstm`` decoder only; the ``crf`` decoder reads "O".
     unannotated: str = "O"
+    # Not in the paper: the initial bias of every component's gate g2 (``dtn`` only), which
+    # mixes the target's independent path (1 - g2) with the shared one (g2). 0: the paper's
+    # even start; negative: the target starts on its own path, as without transfer, and
+    # opens the shared one as far as the target's loss asks (a useless source stays out).
+    shared_gate_bias: float = 0.0
     # Not in the paper: "lstm" (the paper's tag-fed LSTM decoder, greedy) or "crf" (the
     # decoder LSTM sees h only, under a linear-chain CRF per task; Viterbi).
     decoder: str = "lstm"
@@ -120,6 +125,9 @@ class DTNNetwork(nn.Module):
             kind=config.decoder,
         )
         self.dropout = nn.Dropout(config.dropout)
+        for component in (self.char, self.word, self.decoder):
+            if hasattr(component.shared, "gate2"):
+                nn.init.constant_(component.shared.gate2.bias, config.shared_gate_bias)
         # Per tied source, the target tags it may hide behind its O (see ``unannotated``).
         self.partial: List[str] = []
         if config.unannotated == "unknown" and config.decoder == "lstm":
