@@ -24,3 +24,14 @@ def test_readme_project_section_is_up_to_date(tmp_path):
     assert BLOCK.search(readme), "README.md lost its auto-generated docs block"
     assert block(generated) == block(readme), (
         "README.md is out of date: run spacy project document --output README.md")
+
+
+def test_ci_installs_with_the_readme_quick_start_line_and_runs_its_test_command():
+    """The README's install line is the one scripts/test.sh (and so .ci/run) uses."""
+    readme = (ROOT / "README.md").read_text(encoding="utf8")
+    quick = re.search(r'pip install -e "(\.\[[^\]]*\])"', readme).group(1)
+    test_sh = (ROOT / "scripts" / "test.sh").read_text(encoding="utf8")
+    assert f'install -q -e "{quick}"' in test_sh
+    assert "bash scripts/test.sh" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf8")
+    assert "scripts/test.sh" in ci and "pip install" not in ci
