@@ -1,9 +1,11 @@
 """The quick start's first step: local corpora where they exist, the declared downloads else."""
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import srsly
 
 from dtn_helpers import DATA, corpus_path
@@ -47,6 +49,36 @@ def test_an_empty_or_missing_local_folder_takes_the_download_path(tmp_path):
         assert "would run: python -m weasel assets ." in out.stdout
         assert "would copy" not in out.stdout
     assert not (project / "assets").exists()
+
+
+def test_an_unreachable_download_ends_in_one_line_naming_local_assets(tmp_path):
+    """The first run offline: the declared URLs point at a closed local port, no ../shared."""
+    project = project_copy(tmp_path)
+    text = (project / "project.yml").read_text(encoding="utf8")
+    text = text.replace("https://raw.githubusercontent.com/", "http://127.0.0.1:9/")
+    (project / "project.yml").write_text(text, encoding="utf8")
+    assert not (project.parent / "shared" / "data").exists()
+    out = run([sys.executable, "-m", "spacy", "project", "run", "assets", "."], project)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr and out.stderr == ""
+    failure = [line for line in out.stdout.splitlines() if "\u2718" in line]
+    assert len(failure) == 1
+    assert ("\u2718 Cannot download the assets (no connection to 127.0.0.1): pass "
+            "--vars.local_assets DIR, a folder holding the corpora as <corpus>/<split>.tsv "
+            "(e.g. ../shared/data)") in failure[0]
+
+
+def test_any_other_download_failure_keeps_its_own_output_and_exit_code(tmp_path, capsys,
+                                                                     monkeypatch):
+    spec = importlib.util.spec_from_file_location("get_assets", ROOT / "scripts" / "get_assets.py")
+    get_assets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(get_assets)
+    monkeypatch.setattr(get_assets, "DOWNLOAD", [
+        sys.executable, "-c", "import sys; sys.exit('ValueError: checksum mismatch for x.tsv')"])
+    with pytest.raises(SystemExit) as exit_:
+        get_assets.download(tmp_path)
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "ValueError: checksum mismatch for x.tsv\n"
 
 
 def test_local_copies_are_copied_and_checked(tmp_path):
