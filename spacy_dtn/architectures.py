@@ -230,11 +230,12 @@ def build_dtn_tagger(
         a linear-chain CRF per task scores whole tag sequences (Viterbi decoding;
         ``tag_embed`` unused). Level with ``"lstm"`` on BC5CDR dev and faster on small
         batches. If in doubt, ``"lstm"``.
-    unannotated (str): What a token outside a tied source's entities says about the target
-        labels that source does not annotate (NCBI-disease's chemicals): ``"O"``, that it is
-        none of them, or ``"unknown"``, nothing (the source's loss there is -log P(O or any
-        tag of those labels): partial annotation). ``lstm`` decoder only. If in doubt,
-        ``"O"``.
+    unannotated (str): What a token outside a tied source's entities says about the
+        target's labels: ``"O"``, that it is none of them; ``"unknown"``, nothing about the
+        labels the source does not annotate (NCBI-disease's chemicals: the loss there is
+        -log P(O or any tag of those labels), partial annotation); ``"any"``, nothing about
+        any target label, tied ones included (the source teaches where its entities are,
+        never that a token is not one). ``lstm`` decoder only. If in doubt, ``"O"``.
     shared_gate_bias (float): The initial bias of each component's gate g2 (``dtn``), which
         mixes the target's independent path (1 - g2) with the shared one (g2): 0 starts
         even (the paper), a negative value starts the target on its own path, as without

@@ -77,11 +77,17 @@ def test_partial_cross_entropy_by_hand():
     z0 = math.log(math.e + 1 + math.e ** 2)
     z1 = math.log(1 + math.e + 1)
     expected = (z0 - math.log(math.e + math.e ** 2)) + (z1 - 1.0)
-    assert _partial_cross_entropy(logits, gold, 2).item() == pytest.approx(expected, rel=1e-6)
+    outside = torch.tensor([True, False, True])
+    got = _partial_cross_entropy(logits, gold, outside).item()
+    assert got == pytest.approx(expected, rel=1e-6)
+    # "any": an O token may also be the tied tag X: it adds nothing there (log 1 = 0)
+    every = torch.tensor([True, True, True])
+    assert _partial_cross_entropy(logits, gold, every).item() == pytest.approx(z1 - 1.0, rel=1e-6)
     # with nothing hidden it is the usual cross-entropy
     own = logits[:, :2]
     plain = F.cross_entropy(own, gold, ignore_index=-1, reduction="sum")
-    assert _partial_cross_entropy(own, gold, 2).item() == pytest.approx(plain.item(), rel=1e-6)
+    got = _partial_cross_entropy(own, gold, torch.tensor([True, False])).item()
+    assert got == pytest.approx(plain.item(), rel=1e-6)
 
 
 def test_unknown_unannotated_types_train_the_target_rows_through_the_source():
@@ -197,3 +203,22 @@ def test_the_shared_gate_bias_starts_the_target_on_its_own_path():
     assert gates["word_g2"].mean().item() < 0.2
     even = DTNNetwork(NetworkConfig(word_width=6), "target", LABELS)
     assert torch.all(even.word.shared.gate2.bias == 0.0)
+
+
+def test_unannotated_any_lets_an_o_token_be_a_tied_entity_too():
+    config = NetworkConfig(word_width=6, label_map=PER_SOURCE, unannotated="any")
+    net = DTNNetwork(config, "target", LABELS)
+    # craft's own tags: O, B/I/E/S-CHEBI (tied to Chemical); then the hidden Disease tags
+    assert net.outside_craft.tolist() == [True] * 5 + [True] * 4
+    # pc: O, Gene (own, not tied: an O is not a gene), Simple_chemical (tied), then Disease
+    assert net.outside_pc.tolist() == [True] + [False] * 4 + [True] * 4 + [True] * 4
+    # a source that annotates every target label is partial under "any" only
+    labels = {"target": ["Disease"], "ncbi": ["Disease"]}
+    unknown = NetworkConfig(word_width=6, label_map="name", unannotated="unknown")
+    assert DTNNetwork(unknown, "target", labels).partial == []
+    any_net = DTNNetwork(NetworkConfig(word_width=6, label_map="name", unannotated="any"),
+                         "target", labels)
+    assert any_net.partial == ["ncbi"] and any_net.unannotated_ncbi.numel() == 0
+    batch = random_batch(6, [3, 2])
+    loss, _ = any_net(*batch, task="ncbi", gold=torch.tensor([0, 1, 3, 0, 0]))
+    assert torch.isfinite(loss)

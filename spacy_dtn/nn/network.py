@@ -42,11 +42,13 @@ class NetworkConfig:
     # Label-mapped output sharing (Yang et al. 2017, T-A): None, "name" (a source label and a
     # target label of the same name are one) or {source label: target label}.
     label_map: LabelMap = None
-    # Not in the paper: what a token outside a tied source's entities says about the target
-    # labels that source does not annotate. "O": that it is none of them (the tied ``O`` row
-    # learns NCBI-disease's chemicals as ``O``); "unknown": nothing, so the source's loss at
-    # such a token is -log P(O or any tag of those labels) (partial annotation, Huang et al.
-    # 2019). The ``lstm`` decoder only; the ``crf`` decoder reads "O".
+    # Not in the paper: what a token outside a tied source's entities says about the target's
+    # labels. "O": that it is none of them (the tied ``O`` row learns NCBI-disease's
+    # chemicals as ``O``); "unknown": nothing about the labels the source does not annotate,
+    # so the loss at such a token is -log P(O or any tag of those labels) (partial
+    # annotation, Huang et al. 2019); "any": nothing about any target label, tied ones
+    # included (a source whose guidelines mark fewer chemicals teaches where its chemicals
+    # are, never that a token is not one). The ``lstm`` decoder only; ``crf`` reads "O".
     unannotated: str = "O"
     # Not in the paper: the initial bias of every component's gate g2 (``dtn`` only), which
     # mixes the target's independent path (1 - g2) with the shared one (g2). 0: the paper's
@@ -61,20 +63,23 @@ class NetworkConfig:
         return asdict(self)
 
 
-UNANNOTATED = ("O", "unknown")
+UNANNOTATED = ("O", "unknown", "any")
 
 
-def _partial_cross_entropy(logits: torch.Tensor, gold: torch.Tensor, n_own: int) -> torch.Tensor:
+def _partial_cross_entropy(
+    logits: torch.Tensor, gold: torch.Tensor, outside: torch.Tensor
+) -> torch.Tensor:
     """Summed ``-log P(gold)`` where a gold ``O`` (id 0) stands for a set of tags.
 
-    ``logits`` (N, n_own + k): the source's own ``n_own`` tags, then the k target tags it does
-    not annotate. An ``O`` token's probability is that of ``O`` or any of those k tags, any
-    other known token's that of its tag; -1 (unknown) adds nothing.
+    ``logits`` (N, n_own + k): the source's own tags, then the k target tags it does not
+    annotate. ``outside`` (n_own + k,) marks the tags an ``O`` token may be (``O`` itself
+    and, by ``unannotated``, the hidden target tags or also the tied ones): its probability
+    is theirs together; any other known token's is its tag's; -1 (unknown) adds nothing.
     """
     log_z = logits.logsumexp(dim=-1)
-    outside = torch.cat([logits[:, :1], logits[:, n_own:]], dim=-1).logsumexp(dim=-1)
+    outside_score = logits.masked_fill(~outside, float("-inf")).logsumexp(dim=-1)
     tag_score = logits.gather(1, gold.clamp(min=0).unsqueeze(1)).squeeze(1)
-    score = torch.where(gold == 0, outside, tag_score)
+    score = torch.where(gold == 0, outside_score, tag_score)
     return (log_z - score)[gold >= 0].sum()
 
 
@@ -130,15 +135,34 @@ class DTNNetwork(nn.Module):
                 nn.init.constant_(component.shared.gate2.bias, config.shared_gate_bias)
         # Per tied source, the target tags it may hide behind its O (see ``unannotated``).
         self.partial: List[str] = []
-        if config.unannotated == "unknown" and config.decoder == "lstm":
+        if config.unannotated != "O" and config.decoder == "lstm":
             for source in self.sources:
-                hidden = unannotated_labels(labels[source], labels[target], label_maps[source])
-                if not hidden:
-                    continue
-                index = self.tagsets[target].index
-                ids = [index[f"{p}-{label}"] for label in hidden for p in PREFIXES]
-                self.register_buffer(f"unannotated_{source}", torch.tensor(ids), persistent=False)
-                self.partial.append(source)
+                self._add_partial(source, labels[source], labels[target], label_maps[source])
+
+    def _add_partial(
+        self, source: str, source_labels: Sequence[str], target_labels: Sequence[str],
+        label_map: LabelMap,
+    ) -> None:
+        """Register what a tied source's ``O`` may stand for (``unannotated`` "unknown"/"any").
+
+        ``unannotated_<source>``: the target tags the source does not annotate, scored after
+        its own; ``outside_<source>``: which of its own tags and those an ``O`` token may be.
+        """
+        if not label_map:
+            return
+        ties = tied_tags(self.tagsets[source], self.tagsets[self.target], label_map)
+        hidden = unannotated_labels(source_labels, target_labels, label_map)
+        index = self.tagsets[self.target].index
+        ids = [index[f"{p}-{label}"] for label in hidden for p in PREFIXES]
+        tied_entity = [tie >= 0 and self.config.unannotated == "any" for tie in ties[1:-1]]
+        outside = [True] + tied_entity + [True] * len(ids)
+        if not any(outside[1:]):
+            return
+        self.register_buffer(
+            f"unannotated_{source}", torch.tensor(ids, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(f"outside_{source}", torch.tensor(outside), persistent=False)
+        self.partial.append(source)
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_output(x, self.config.normalize)
@@ -202,7 +226,8 @@ class DTNNetwork(nn.Module):
             else:
                 logits = self.teacher_forced_logits(task, h, packing, gold)
                 if task in self.partial:
-                    loss = _partial_cross_entropy(logits, gold, len(self.tagsets[task]))
+                    outside = getattr(self, f"outside_{task}")
+                    loss = _partial_cross_entropy(logits, gold, outside)
                 else:
                     loss = F.cross_entropy(logits, gold, ignore_index=-1, reduction="sum")
             return loss / n_known, self.share_penalty()
@@ -277,6 +302,7 @@ class DTNNetwork(nn.Module):
             delattr(self, f"end_ok_{task}")
             if task in self.partial:
                 delattr(self, f"unannotated_{task}")
+                delattr(self, f"outside_{task}")
             del self.tagsets[task]
         self.partial = []
         self.char.shared.drop_sources()
