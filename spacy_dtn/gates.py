@@ -17,7 +17,7 @@ aligned with the gold tags token by token. Models without gates (TTN codes, the 
 refused: they have nothing to show.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import srsly
 
@@ -136,12 +136,12 @@ def plot_sentence(
 # ------------------------------------------------------------------ a model's gates
 
 
-def load_pipeline(model: Path):
+def load_pipeline(model: Union[str, Path]):
     """``spacy.load`` with its failures as one-line GatesErrors (the CLIs print them)."""
     return loading.load_pipeline(model, GatesError)
 
 
-def enable_gates(nlp, model: Path) -> None:
+def enable_gates(nlp, model: Union[str, Path]) -> None:
     """Turn ``store_gates`` on; GatesError when the pipeline has no DTN gates to store."""
     if "dtn_ner" not in nlp.pipe_names:
         raise GatesError(f"{model}: no dtn_ner component in the pipeline {nlp.pipe_names}")
@@ -152,7 +152,7 @@ def enable_gates(nlp, model: Path) -> None:
     pipe.store_gates = True
 
 
-def load_gated(model: Path):
+def load_gated(model: Union[str, Path]):
     """The pipeline with ``store_gates`` on; GatesError when it has no DTN gates."""
     nlp = load_pipeline(model)
     enable_gates(nlp, model)
@@ -183,7 +183,7 @@ def run_gates(
 
 
 def gates(
-    model: Path, data: Path, output_dir: Path, *, sentence: int = 0,
+    model: Union[str, Path], data: Path, output_dir: Path, *, sentence: int = 0,
     spans_key: Optional[str] = None,
 ) -> Tuple[str, List[str]]:
     """Average gate values per gold entity type (paper Table 4) and one sentence's gates.

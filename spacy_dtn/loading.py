@@ -16,11 +16,14 @@ def one_line(err: BaseException) -> str:
 
 def load_pipeline(model: Union[str, Path], error: Type[Exception]) -> Language:
     """``spacy.load(model)`` (a directory or an installed package); a missing or unloadable
-    model raises ``error`` with one line that names it."""
+    model raises ``error`` with one line that names it.
+
+    spaCy takes a ``Path`` for a directory only, so ``model`` is given to it as a string: a
+    package name that reached here as a ``Path`` loads all the same."""
     if not Path(model).exists() and not spacy.util.is_package(str(model)):
         raise error(
             f"Model not found: {model} is neither a directory nor an installed package")
     try:
-        return spacy.load(model)
+        return spacy.load(str(model))
     except Exception as err:  # a broken or foreign directory: say which and why, in one line
         raise error(f"Can't load the pipeline {model}: {one_line(err)}") from None

@@ -20,7 +20,7 @@ predicted and gold spans share token offsets and the gates align with the tokens
 import html
 import http.server
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from wasabi import msg
 
@@ -290,7 +290,7 @@ def read_gold(data: Path, vocab, limit: Optional[int] = None) -> List[Any]:
         raise VisualizeError(f"{data}: not a readable DocBin (.spacy)") from None
 
 
-def predict(model: Path, data: Path, limit: Optional[int] = None,
+def predict(model: Union[str, Path], data: Path, limit: Optional[int] = None,
             spans_key: Optional[str] = None):
     """(gold docs, predicted docs, whether gates were stored) for the page.
 
@@ -346,7 +346,8 @@ def serve(page: str, port: int, host: str = "127.0.0.1") -> None:
 
 
 def visualize(
-    model: Path, data: Path, *, limit: Optional[int] = None, spans_key: Optional[str] = None
+    model: Union[str, Path], data: Path, *, limit: Optional[int] = None,
+    spans_key: Optional[str] = None,
 ) -> Tuple[str, int]:
     """The error-analysis page of ``model`` on the first ``limit`` docs (all when None) of the
     DocBin ``data``; problems with the arguments, the model or the data raise

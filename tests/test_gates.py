@@ -15,7 +15,7 @@ from thinc.api import fix_random_seed
 from typer.testing import CliRunner
 import typer
 
-from dtn_helpers import read_examples, train_steps
+from dtn_helpers import read_examples, small_english_pipeline_name, train_steps
 from spacy_dtn.cli.gates import gates_cli
 from spacy_dtn.gates import (
     format_statistics, gate_names, gate_statistics, plot_sentence, token_types,
@@ -151,6 +151,17 @@ def test_gates_command_refuses_models_without_gates(tiny_models, tmp_path):
     assert result.exit_code == 1 and "data not found" in result.output
     result = cli(paths["dtn"], data, "--output-dir", tmp_path, "--sentence", 99)
     assert result.exit_code == 1 and "holds 8 docs" in result.output
+
+
+def test_gates_takes_an_installed_package_name(tmp_path):
+    """evaluate's and annotate's loader: the package loads, then is refused for its lack of a
+    dtn_ner (not as a missing directory)."""
+    name = small_english_pipeline_name()
+    DocBin(docs=[gold_doc()]).to_disk(tmp_path / "gold.spacy")
+    result = cli(name, tmp_path / "gold.spacy", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"{name}: no dtn_ner component in the pipeline [" in result.output
+    assert "Model not found" not in result.output and "Can't load" not in result.output
 
 
 def test_gates_without_matplotlib_skips_the_png(tiny_models, tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import typer
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
-from dtn_helpers import read_examples
+from dtn_helpers import read_examples, small_english_pipeline_name
 from spacy_dtn.cli.visualize import visualize_cli
 from spacy_dtn.visualize import build_page, count_by_type, make_server, match
 
@@ -119,6 +119,20 @@ def test_cli_errors_are_one_line(tmp_path):
                  "--limit", 0)
     assert result.exit_code == 1 and "--limit 0" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "p.html").exists()
+
+
+def test_cli_takes_an_installed_package_name(tmp_path):
+    """evaluate's and annotate's loader: a package name is a model, like a directory."""
+    name = small_english_pipeline_name()
+    nlp = spacy.blank("en")
+    gold = make_doc(nlp.vocab, ["Mr", "Smith", "lives", "in", "Boston", "."],
+                    [(1, 2, "PERSON"), (4, 5, "GPE")])
+    DocBin(docs=[gold]).to_disk(tmp_path / "gold.spacy")
+    result = cli(name, tmp_path / "gold.spacy", "--output", tmp_path / "p.html")
+    assert result.exit_code == 0, result.output
+    assert "No gate band" in result.output and "no dtn_ner component" in result.output
+    page = (tmp_path / "p.html").read_text(encoding="utf8")
+    assert f"model {name} · data" in page and page.count('<section class="sentence"') == 1
 
 
 # ------------------------------------------------------------------ the DOM, read back

@@ -11,7 +11,7 @@ from ._util import Arg, Opt, app, fail, set_torch_threads
 @app.command("gates")
 def gates_cli(
     # fmt: off
-    model: Path = Arg(..., help="A trained pipeline with a dtn_ner of sharing dtn or dtn_hs"),
+    model: str = Arg(..., help="Pipeline: a directory or a package name, with a dtn_ner of sharing dtn or dtn_hs"),
     data: Path = Arg(..., help="DocBin with gold entities (e.g. the target test set)"),
     output_dir: Path = Opt(..., "--output-dir", help="gates.json, gates.md, sentence PNG and HTML go here"),
     sentence: int = Opt(0, "--sentence", help="Index of the doc shown in the picture"),

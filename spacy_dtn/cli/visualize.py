@@ -12,7 +12,7 @@ from ._util import Arg, Opt, app, fail, set_torch_threads
 @app.command("visualize")
 def visualize_cli(
     # fmt: off
-    model: Path = Arg(..., help="A trained pipeline (dtn_ner or any NER; a DTN gets a gate band)"),
+    model: str = Arg(..., help="Pipeline: a directory or a package name (dtn_ner or any NER; a DTN gets a gate band)"),
     data: Path = Arg(..., help="DocBin with gold entities (e.g. the target test set)"),
     output: Optional[Path] = Opt(None, "--output", "-o", help="Write the page to this HTML file"),
     serve_port: Optional[int] = Opt(None, "--serve", help="Serve the page on this port (blocking)"),
