@@ -214,8 +214,21 @@ def _source_names(source_name: str, n_paths: int) -> List[str]:
     return names
 
 
+def _no_target(nlp: Language) -> Iterator[Example]:
+    """The reader of a config whose ``[paths] target`` is still null: an error when read.
+
+    spaCy's tools (``spacy debug config``, ``debug model``) resolve the readers of a config
+    without reading them, as they do ``spacy.Corpus.v1`` with ``paths.train = null``.
+    """
+    raise ValueError(
+        "TransferCorpus: no target corpus: set [paths] target (e.g. --paths.target "
+        "corpus/bc5cdr/train.spacy)"
+    )
+    yield  # a generator function, like every reader
+
+
 def create_transfer_corpus(
-    target: Path,
+    target: Optional[Path],
     source: PathsT = None,
     target_fraction: float = 1.0,
     seed: int = 0,
@@ -226,7 +239,8 @@ def create_transfer_corpus(
 ) -> Callable[[Language], Iterator[Example]]:
     """The reader ``spacy_dtn.TransferCorpus.v1``.
 
-    target (Path): DocBin file or directory of the target corpus (task ``"target"``).
+    target (Optional[Path]): DocBin file or directory of the target corpus (task
+        ``"target"``); null (a config whose paths are not set yet) is an error when read.
     source: None (target only, e.g. the baseline), one DocBin path, or several (a list, or
         comma-separated). They are read in full.
     target_fraction (float): share of the target docs kept, selected by
@@ -239,6 +253,8 @@ def create_transfer_corpus(
         raise ValueError(
             f"TransferCorpus: target_fraction must lie in (0, 1], got {target_fraction}"
         )
+    if target is None:
+        return _no_target
     options = dict(max_length=max_length, gold_preproc=gold_preproc, limit=limit)
     target_corpus = TaskCorpus(target, TARGET, fraction=target_fraction, seed=seed, **options)
     source_paths = _split_paths(source)
@@ -285,7 +301,7 @@ class PooledCorpus(TransferCorpus):
 
 
 def create_pooled_corpus(
-    target: Path,
+    target: Optional[Path],
     source: PathsT = None,
     target_fraction: float = 1.0,
     seed: int = 0,
@@ -306,6 +322,8 @@ def create_pooled_corpus(
     """
     corpus = create_transfer_corpus(target, source, target_fraction, seed, max_length,
                                     source_name, gold_preproc, limit)
+    if corpus is _no_target:
+        return corpus
     return PooledCorpus(corpus.target, corpus.sources, label_map)
 
 

@@ -330,3 +330,12 @@ def test_pooled_reader_maps_labels_drops_the_rest_and_marks_everything_target(nl
         == n_chemicals
     by_name = create_pooled_corpus(tmp_path / "target.spacy", tmp_path / "pc.spacy")
     assert sum(len(eg.reference.ents) for eg in list(by_name(nlp))[len(target):]) == 0
+
+
+def test_a_reader_without_a_target_path_fails_only_when_read(nlp):
+    from spacy_dtn.training import create_pooled_corpus
+
+    for make in (create_transfer_corpus, create_pooled_corpus):
+        reader = make(None)  # spaCy's tools resolve readers without reading them
+        with pytest.raises(ValueError, match=r"set \[paths\] target"):
+            list(reader(nlp))
