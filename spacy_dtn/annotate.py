@@ -23,6 +23,12 @@ Output: one record per note, in input order: ``{"id", "n_chars", "n_words", "ent
 is what makes resuming exact: a note without entities is still marked done. ``start``/``end``
 are character offsets into the note's text; ``gates`` (the mean of each DTN gate over the
 entity's tokens) is present when the model stores gates (``store_gates`` or ``--gates``).
+
+Provenance: the model behind an output (as given, its ``nlp.meta`` name and version, the
+SHA-256 of its weights) is written beside it before its first record (:func:`provenance_path`)
+and in the summary. A rerun resumes only with the same weights; another model is refused,
+since one output would then mix two models' entities, unless ``overwrite`` discards the
+earlier output first.
 """
 import json
 import logging
@@ -38,6 +44,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import spacy
+import srsly
 from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
@@ -741,6 +748,7 @@ class Summary:
     split_notes: int = 0
     truncated_bytes: int = 0
     seconds: float = 0.0
+    model: Dict[str, str] = field(default_factory=dict)
     bad_by_reason: Dict[str, int] = field(default_factory=dict)
     bad_records: List[Dict[str, str]] = field(default_factory=list)
 
@@ -760,10 +768,11 @@ class _Job:
     stream of results in chunks, skipping ids already written."""
 
     def __init__(self, writer, docbin: Optional[DocBinWriter], *, strict: bool,
-                 chunk_size: int, errors: Optional[Path], total: Optional[int]):
+                 chunk_size: int, errors: Optional[Path], total: Optional[int],
+                 model: Dict[str, str]):
         self.writer, self.docbin, self.strict = writer, docbin, strict
         self.chunk_size = chunk_size
-        self.summary = Summary(truncated_bytes=writer.truncated)
+        self.summary = Summary(truncated_bytes=writer.truncated, model=model)
         self.done_before = set(writer.done)
         self.written: Set[str] = set()
         self.rows: List[Dict[str, Any]] = []
@@ -837,6 +846,66 @@ class _Job:
             self.errors.close()
         self.summary.seconds = time.perf_counter() - self.started
         return self.summary
+
+
+# Provenance ---------------------------------------------------------------------------------
+
+
+def model_provenance(nlp, model: str) -> Dict[str, str]:
+    """The model behind an output: as given (a path or a package name), its package name and
+    version from ``nlp.meta``, and the fingerprint of its weights (what decides a resume)."""
+    return {"model": str(model), "name": f"{nlp.lang}_{nlp.meta['name']}",
+            "version": nlp.meta["version"], "weights_sha256": loading.weights_fingerprint(nlp)}
+
+
+def describe_model(provenance: Dict[str, str]) -> str:
+    """``MODEL (NAME VERSION, weights SHA[:12])``: a model in one line."""
+    return (f"{provenance['model']} ({provenance['name']} {provenance['version']}, "
+            f"weights {provenance['weights_sha256'][:12]})")
+
+
+def provenance_path(output: Union[str, Path], fmt: OutputFormat = OutputFormat.auto) -> Path:
+    """Where an output's provenance is: ``OUTPUT.model.json`` beside a JSONL file,
+    ``_model.json`` in a Parquet folder (Parquet readers skip names that start with ``_``)."""
+    output = Path(output)
+    if detect_output_format(output, fmt) == OutputFormat.jsonl:
+        return output.with_name(output.name + ".model.json")
+    return output / "_model.json"
+
+
+def claim_output(writer, output: Path, fmt: OutputFormat, provenance: Dict[str, str]) -> None:
+    """Record ``provenance`` as the output's model before its first record, or check that the
+    records already there are that model's (by its weights): another model's, or records with
+    no provenance (an earlier version of annotate), are refused."""
+    path = provenance_path(output, fmt)
+    earlier = srsly.read_json(path) if path.exists() else None
+    advice = "pass --overwrite to discard it and start over, or give another output"
+    if writer.done and earlier is None:
+        raise AnnotateError(f"{output} holds {len(writer.done):,} records but no {path.name} "
+                            f"naming their model: {advice}")
+    if writer.done and earlier.get("weights_sha256") != provenance["weights_sha256"]:
+        raise AnnotateError(f"{output} holds the entities of {describe_model(earlier)}, not "
+                            f"of {describe_model(provenance)}: {advice}")
+    if earlier != provenance:
+        tmp = path.with_name(f".{path.name}.tmp")
+        srsly.write_json(tmp, provenance)
+        os.replace(tmp, path)
+
+
+def discard_output(output: Path, fmt: OutputFormat, docbin: Optional[Path],
+                   errors: Optional[Path]) -> None:
+    """``--overwrite``: remove what earlier runs wrote (the output, its provenance, the DocBin
+    parts, the bad-record log), and only that: a Parquet folder keeps any other file."""
+    files = [provenance_path(output, fmt), errors]
+    if detect_output_format(output, fmt) == OutputFormat.jsonl:
+        files.append(output)
+    elif output.is_dir():
+        files += list(output.glob("part-*.parquet")) + list(output.glob(".part-*.tmp"))
+    if docbin is not None and docbin.is_dir():
+        files += list(docbin.glob("part-*.spacy")) + list(docbin.glob(".part-*.tmp"))
+    for path in files:
+        if path is not None and path.is_file():
+            path.unlink()
 
 
 def _notes_to_annotate(tasks: Sequence[Dict[str, Any]], job: _Job) -> Iterator[Note]:
@@ -1012,8 +1081,10 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
              chunk_size: int = 1000,
              strict: bool = False, errors: Optional[Union[str, Path]] = None,
              backend: Backend = Backend.local, ray_address: Optional[str] = None,
-             cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0) -> Summary:
-    """Annotate every note of ``input_path`` with ``model`` into ``output``; resumable.
+             cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0,
+             overwrite: bool = False) -> Summary:
+    """Annotate every note of ``input_path`` with ``model`` into ``output``; resumable by the
+    same model (by its weights), or started over with ``overwrite``.
 
     RETURNS: the run's :class:`Summary` (``read == annotated + skipped + bad``).
     """
@@ -1027,14 +1098,26 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
             raise AnnotateError("--docbin works with the local backend only")
     tasks = plan_read_tasks(input_path, InputFormat(input_format), id_field, text_field,
                             parallel=n_process if backend == Backend.ray else 0)
-    nlp = load_pipeline(model, gates) if backend == Backend.local else None
-    writer = open_writer(output, OutputFormat(output_format))
+    # Loaded here for the Ray backend too: its weights name the output's model.
+    nlp = load_pipeline(model, gates)
+    provenance = model_provenance(nlp, model)
+    output, output_format = Path(output), OutputFormat(output_format)
+    if overwrite:
+        discard_output(output, output_format, Path(docbin) if docbin else None,
+                       Path(errors) if errors else None)
+    writer = open_writer(output, output_format)
+    try:
+        claim_output(writer, output, output_format, provenance)
+    except AnnotateError:
+        writer.close()
+        raise
     docbin_writer = None
     if docbin is not None:
         docbin_writer = DocBinWriter(docbin)
         docbin_writer.recover(writer.done, nlp.vocab)
     job = _Job(writer, docbin_writer, strict=strict, chunk_size=chunk_size,
-               errors=Path(errors) if errors else None, total=count_notes(tasks))
+               errors=Path(errors) if errors else None, total=count_notes(tasks),
+               model=provenance)
     try:
         if backend == Backend.local:
             run_local(nlp, tasks, job, batch_size=batch_size, n_process=n_process,

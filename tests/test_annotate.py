@@ -1,6 +1,8 @@
 """``spacy_dtn.annotate``: readers, bad records, long notes, resuming, and the two backends."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -359,7 +361,7 @@ def test_parquet_output_resumes_by_parts(model_dir, sentences, notes_2000, refer
     out = tmp_path / "out.parquet"
     s1 = annotate(str(model_dir), first, out, chunk_size=300)
     assert sorted(p.name for p in out.iterdir()) == [
-        "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
+        "_model.json", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     (out / ".part-000003.parquet.tmp").write_bytes(b"PAR1 half a part")  # an interrupted write
     s2 = annotate(str(model_dir), notes_2000, out, chunk_size=300)
     assert (s1.annotated, s2.skipped, s2.annotated) == (700, 700, 1300)
@@ -393,6 +395,90 @@ def test_docbin_parts_hold_each_note_once(model_dir, sentences, tmp_path):
         assert doc.text == texts[int(record["id"][1:])]
         assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [
             (e["start"], e["end"], e["label"]) for e in record["entities"]]
+
+
+# ---------------------------------------------------------------- provenance
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(model_dir, tmp_path_factory):
+    """model_dir with one weight of its network moved by 0.001: another model, same meta."""
+    import spacy
+    import torch
+
+    nlp = spacy.load(model_dir)
+    with torch.no_grad():
+        next(nlp.get_pipe("dtn_ner").network.parameters()).view(-1)[0] += 0.001
+    path = tmp_path_factory.mktemp("other") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+def test_the_weights_fingerprint_is_the_weights(model_dir, other_model_dir):
+    """Two loads of a model agree; a packaging (meta name, version) changes nothing; one weight
+    moved by 0.001 changes it."""
+    import spacy
+    from spacy_dtn.loading import weights_fingerprint
+
+    first, second = spacy.load(model_dir), spacy.load(model_dir)
+    assert weights_fingerprint(first) == weights_fingerprint(second)
+    second.meta.update(name="dtn_clinical", version="0.1.0")
+    assert weights_fingerprint(first) == weights_fingerprint(second)
+    assert weights_fingerprint(spacy.load(other_model_dir)) != weights_fingerprint(first)
+
+
+def test_the_output_and_summary_name_the_model(model_dir, sentences, tmp_path):
+    import spacy
+    from spacy_dtn.loading import weights_fingerprint
+
+    inp = write_jsonl(tmp_path / "in.jsonl", sentences[:10])
+    summary = annotate(str(model_dir), inp, tmp_path / "o.jsonl")
+    expected = {"model": str(model_dir), "name": "en_pipeline", "version": "0.0.0",
+                "weights_sha256": weights_fingerprint(spacy.load(model_dir))}
+    assert json.loads((tmp_path / "o.jsonl.model.json").read_text()) == expected
+    assert summary.model == summary.as_dict()["model"] == expected
+    annotate(str(model_dir), inp, tmp_path / "o.parquet")
+    assert json.loads((tmp_path / "o.parquet" / "_model.json").read_text()) == expected
+
+
+def test_a_rerun_with_another_model_is_refused_unless_overwrite(model_dir, other_model_dir,
+                                                                sentences, tmp_path):
+    from spacy_dtn.__main__ import app
+
+    inp, out = write_jsonl(tmp_path / "in.jsonl", sentences[:20]), tmp_path / "o.jsonl"
+    annotate(str(model_dir), write_jsonl(tmp_path / "first.jsonl", sentences[:5]), out)
+    before = out.read_bytes()
+    result = runner.invoke(app, ["annotate", str(other_model_dir), str(inp), str(out)])
+    assert result.exit_code == 1
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", result.output).strip().splitlines()  # no colour
+    assert len(lines) == 1 and lines[0].startswith("\u2718 ")
+    assert (f"{out} holds the entities of {model_dir} (en_pipeline 0.0.0, weights "
+            in lines[0])
+    assert f"not of {other_model_dir} (en_pipeline 0.0.0, weights " in lines[0]
+    assert lines[0].endswith("pass --overwrite to discard it and start over, or give another "
+                             "output")
+    assert out.read_bytes() == before
+    # the same weights resume (from another path: what counts is the weights)
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    summary = annotate(str(copy), inp, out)
+    assert (summary.skipped, summary.annotated) == (5, 15)
+    # --overwrite: the earlier output is discarded, every note annotated by the other model
+    result = runner.invoke(app, ["annotate", str(other_model_dir), str(inp), str(out),
+                                 "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert [r["id"] for r in read_output(out)] == [f"n{i}" for i in range(20)]
+    saved = json.loads((tmp_path / "o.jsonl.model.json").read_text())
+    assert saved["model"] == str(other_model_dir)
+
+
+def test_records_without_a_provenance_are_refused(model_dir, notes_2000, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "n0", "n_chars": 1, "n_words": 1, "entities": []}\n',
+                   encoding="utf8")
+    with pytest.raises(AnnotateError, match=r"out.jsonl holds 1 records but no "
+                                            r"out.jsonl.model.json naming their model"):
+        annotate(str(model_dir), notes_2000, out)
 
 
 # ---------------------------------------------------------------- the command and Ray

@@ -6,7 +6,8 @@ from typing import Optional
 import srsly
 from wasabi import msg
 
-from ..annotate import AnnotateError, Backend, InputFormat, OutputFormat, Summary, annotate
+from ..annotate import (AnnotateError, Backend, InputFormat, OutputFormat, Summary, annotate,
+                        describe_model)
 from ._util import Arg, Opt, app, fail
 
 
@@ -15,6 +16,7 @@ def print_summary(summary: Summary, output: Path) -> None:
     msg.good(f"{s['annotated']:,} notes annotated into {output}: {s['entities']:,} entities, "
              f"{s['words']:,} words in {s['seconds']:.1f} s ({s['notes_per_s']:,.1f} notes/s, "
              f"{s['words_per_s']:,.0f} words/s)")
+    msg.text(f"model {describe_model(s['model'])}")
     msg.text(f"read {s['read']:,} = annotated {s['annotated']:,} + already written "
              f"{s['skipped']:,} + bad {s['bad']:,}; {s['split_notes']:,} long notes split "
              f"into pieces ({s['pieces']:,} pieces in all)")
@@ -63,9 +65,12 @@ def annotate_cli(
     gpus_per_actor: float = Opt(0.0, "--gpus-per-actor", help="Ray: GPUs per actor"),
     summary_path: Optional[Path] = Opt(None, "--summary",
                                                 help="Write the run's summary as JSON"),
+    overwrite: bool = Opt(False, "--overwrite", help="Discard what earlier runs wrote to "
+                                                     "OUTPUT (and --docbin, --errors) first"),
 ) -> None:
     """Annotate every note of INPUT with MODEL into OUTPUT, streaming and resumable: a rerun
-    skips the notes already written. Bad records are reported by line and counted."""
+    with the same model (same weights) skips the notes already written; another model is
+    refused unless --overwrite. Bad records are reported by line and counted."""
     try:
         summary = annotate(
             model, input_path, output, input_format=input_format, output_format=output_format,
@@ -73,7 +78,7 @@ def annotate_cli(
             docbin=docbin, batch_size=batch_size, n_process=n_process, max_chars=max_chars,
             batch_chars=batch_chars, chunk_size=chunk_size, strict=strict, errors=errors,
             backend=backend, ray_address=ray_address, cpus_per_actor=cpus_per_actor,
-            gpus_per_actor=gpus_per_actor)
+            gpus_per_actor=gpus_per_actor, overwrite=overwrite)
     except AnnotateError as err:
         fail(str(err))
     print_summary(summary, output)
