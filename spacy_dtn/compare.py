@@ -71,7 +71,17 @@ KNOWN_SYSTEMS = {
 }
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
+#: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
 PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "dtn_partial_ft": "dtn_partial"}
+
+
+def pretrained_by(name: str, config: str) -> Optional[str]:
+    """The system whose model-best ``name`` trains on, or None (see :data:`PRETRAINED_BY`)."""
+    if name in PRETRAINED_BY:
+        return PRETRAINED_BY[name]
+    if name.endswith("_ft") and reads_path(config, "pretrained"):
+        return name[: -len("_ft")]
+    return None
 DONE_FILE = "done.json"
 SCORES_FILE = "test_scores.json"
 
@@ -88,7 +98,7 @@ class Run:
     config: str
     seed: int
     run_dir: Path
-    #: The run whose model-best this one trains on (``PRETRAINED_BY``), or None.
+    #: The run whose model-best this one trains on (:func:`pretrained_by`), or None.
     pretrained: Optional[Path] = None
 
     @property
@@ -247,12 +257,17 @@ def offline() -> bool:
                for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def reads_transformer(config: str) -> bool:
-    """Whether a system's config takes ``--paths.transformer``."""
+def reads_path(config: str, key: str) -> bool:
+    """Whether a system's config takes ``--paths.KEY``."""
     from spacy.util import load_config
 
     path = split_config(config)[0]
-    return "transformer" in load_config(path, interpolate=False).get("paths", {})
+    return key in load_config(path, interpolate=False).get("paths", {})
+
+
+def reads_transformer(config: str) -> bool:
+    """Whether a system's config takes ``--paths.transformer``."""
+    return reads_path(config, "transformer")
 
 
 def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
@@ -427,15 +442,16 @@ def run_compare(
         if not Path(split_config(config)[0]).is_file():
             raise CompareError(f"system {name}: config not found: {split_config(config)[0]}")
     check_transformer(systems, options.get("transformer"))
-    for name, first in PRETRAINED_BY.items():
-        if name in systems and first not in systems:
+    firsts = {name: pretrained_by(name, config) for name, config in systems.items()}
+    for name, first in firsts.items():
+        if first is not None and first not in systems:
             raise CompareError(f"system {name} trains on {first}'s model: add --system {first}")
 
     def run_dir(seed: int, name: str) -> Path:
         return output_dir / "runs" / f"seed-{seed}" / name
 
     runs = [Run(name, config, seed, run_dir(seed, name),
-                run_dir(seed, PRETRAINED_BY[name]) if name in PRETRAINED_BY else None)
+                run_dir(seed, firsts[name]) if firsts[name] else None)
             for seed in seeds for name, config in systems.items()]
     # the runs another run trains on go first
     runs.sort(key=lambda run: run.pretrained is not None)

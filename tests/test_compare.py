@@ -372,3 +372,10 @@ def test_ner_pool_ft_trains_on_ner_pooled_of_its_own_seed(tmp_path, monkeypatch)
     with pytest.raises(CompareError, match="add --system ner_pooled"):
         run_compare({"ner_pool_ft": "ft.cfg"}, [0], tmp_path / "out2", options,
                     runner=fake_runner([], f1_of))
+
+
+def test_a_system_named_x_ft_with_a_pretrained_path_trains_on_x():
+    assert compare.pretrained_by("ner_pool_ft", "configs/ner_pool_ft.cfg") == "ner_pooled"
+    assert compare.pretrained_by("dtn_any_ft", "configs/dtn_ft.cfg") == "dtn_any"
+    assert compare.pretrained_by("dtn_ft", "configs/dtn.cfg") is None  # no [paths] pretrained
+    assert compare.pretrained_by("dtn_partial", "configs/dtn.cfg") is None
