@@ -153,8 +153,9 @@ def parse_jsonl_line(raw: bytes, where: str, id_field: str, text_field: str) -> 
         return None
     try:
         obj = json.loads(line)
-    except json.JSONDecodeError as err:
-        return BadRecord(where, f"not JSON ({err.msg} at column {err.colno})")
+    except json.JSONDecodeError as err:  # some messages end in "at" ("... starting at")
+        what = err.msg[:-3] if err.msg.endswith(" at") else err.msg
+        return BadRecord(where, f"not JSON ({what} at column {err.colno})")
     return check_record(obj, where, id_field, text_field)
 
 
@@ -1092,6 +1093,8 @@ def annotate(model: str, input_path: Union[str, Path], output: Union[str, Path],
     if min(batch_size, n_process, chunk_size, batch_chars) < 1:
         raise AnnotateError("--batch-size, --batch-chars, --n-process and --chunk-size must be "
                             "at least 1")
+    if max_chars < 0:
+        raise AnnotateError(f"--max-chars must be 0 (never split) or more, got {max_chars}")
     if backend == Backend.ray:
         require_ray()  # before the (slow) load, and before any output is created
         if docbin is not None:

@@ -185,6 +185,13 @@ def _warn_no_ner(nlp, model: str, scores: Dict[str, Any]) -> None:
              f"{', '.join(nlp.pipe_names) or 'empty'}): it predicted no entities")
 
 
+def _warn_no_gold(data: Path, scores: Dict[str, Any]) -> None:
+    """Gold without entities scores every model 0 or n/a: likely the wrong file or one
+    converted without its tags, and the numbers say nothing about the model."""
+    if not scores["n_gold_entities"]:
+        msg.warn(f"{data} has no gold entities: the scores say nothing about the model")
+
+
 def evaluate(
     model: Union[str, Path],
     data: Path,
@@ -199,7 +206,7 @@ def evaluate(
     The pipeline runs over docs built from the gold words (:func:`predict_on_gold`) and is
     scored by :func:`evaluate_docs`. Problems with the arguments, the model or the data raise
     :class:`EvaluateError` with a one-line message; a pipeline without an NER component that
-    predicted nothing is warned about.
+    predicted nothing, and gold without entities, are warned about.
     output: also write the result as JSON.
     RETURNS: :func:`evaluate_docs`'s scores, with ``model``, ``data`` and ``speed`` (words per
         second of the prediction).
@@ -218,6 +225,7 @@ def evaluate(
     except ValueError as err:
         raise EvaluateError(str(err)) from None
     _warn_no_ner(nlp, model, scores)
+    _warn_no_gold(data, scores)
     speed = sum(len(doc) for doc in pred_docs) / seconds if seconds > 0 else None
     result = {"model": model, "data": str(data), **scores, "speed": speed}
     if output is not None:

@@ -215,6 +215,31 @@ def test_reader_names_every_bad_line(tmp_path):
     assert bad == [b for b in expected_bad(path) if "duplicate" not in b[1]]
 
 
+def test_json_errors_say_at_column_once():
+    """json's messages that end in "at" ("Unterminated string starting at") are not followed
+    by a second "at": the column is where the string starts (hand-counted)."""
+    record = A.parse_jsonl_line(b'{"id": "g", "text": "no end', "f.jsonl:3", "id", "text")
+    assert record == BadRecord("f.jsonl:3", "not JSON (Unterminated string starting at "
+                                            "column 21)")
+    record = A.parse_jsonl_line(b'{"id": "g\n"}', "f.jsonl:4", "id", "text")
+    assert record == BadRecord("f.jsonl:4", "not JSON (Invalid control character at column 10)")
+
+
+def test_a_negative_max_chars_is_refused_like_the_other_sizes(model_dir, tmp_path):
+    from spacy_dtn.__main__ import app
+
+    inp, out = write_jsonl(tmp_path / "in.jsonl", ["Aspirin ."]), tmp_path / "o.jsonl"
+    for option, value, message in [
+            ("--max-chars", "-5", "--max-chars must be 0 (never split) or more, got -5"),
+            ("--batch-chars", "-5", "--batch-chars, --n-process and --chunk-size must be at "
+                                    "least 1")]:
+        result = runner.invoke(app, ["annotate", str(model_dir), str(inp), str(out), option,
+                                     value])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_bad_records_are_counted_and_named(model_dir, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"\n".join(BAD_LINES) + b"\n")

@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -38,6 +40,21 @@ def test_convert_writes_docbin_and_summary(tmp_path):
         "IOB2",
     )
     assert "Docs written" in result.output and "Wrote 4 Docs" in result.output
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_docbin_gets_the_mode_of_any_new_file(tmp_path, umask, mode):
+    """Written through a temporary file (mkstemp: 0o600), renamed with open()'s mode."""
+    src = write(tmp_path / "in.tsv", IOB)
+    before = os.umask(umask)
+    try:
+        assert run_cli("convert", "iob", src, tmp_path / "train.spacy").exit_code == 0
+        assert run_cli("subsample", tmp_path / "train.spacy", tmp_path / "half.spacy",
+                       "--fraction", "0.5").exit_code == 0
+    finally:
+        os.umask(before)
+    for name in ("train.spacy", "half.spacy"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 
 def test_missing_annotation_survives_the_docbin(tmp_path):

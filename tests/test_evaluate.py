@@ -234,7 +234,27 @@ def test_cli_no_entities_anywhere_prints_na_and_warns(blank):
     assert result.exit_code == 0, result.output
     assert "ents_f n/a" in plain(result) and "Traceback" not in result.output
     assert "has no dtn_ner or ner component (pipeline: empty)" in plain(result)
+    assert "no_ents.spacy has no gold entities" in plain(result)
     assert json.loads(out.read_text(encoding="utf8"))["ents_f"] is None
+
+
+def test_cli_warns_when_the_gold_has_no_entities(real, tmp_path):
+    """A working NER model on gold without entities: every prediction a false positive, P 0,
+    exit 0, and one warning that says why the scores mean nothing."""
+    root, _, _ = real
+    vocab = spacy.blank("en").vocab
+    words = [words for words, _ in read_iob(DATA / "bc5cdr" / "test.tsv", 3000)]
+    DocBin(docs=[Doc(vocab, words=w) for w in words]).to_disk(tmp_path / "no_ents.spacy")
+    out = tmp_path / "scores.json"
+    result = runner.invoke(make_app(), ["evaluate", str(root / "ruler"),
+                                        str(tmp_path / "no_ents.spacy"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text(encoding="utf8"))
+    assert scores["n_gold_entities"] == 0 and scores["n_pred_entities"] > 0
+    assert scores["micro"]["precision"] == 0.0
+    assert plain(result).count("\u26a0") == 1
+    assert (f"\u26a0 {tmp_path / 'no_ents.spacy'} has no gold entities: the scores say "
+            "nothing about the model") in plain(result)
 
 
 def test_cli_refuses_empty_data_and_bad_batch_size(blank):

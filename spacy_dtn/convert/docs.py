@@ -87,6 +87,14 @@ def refuse_folder(path: Union[str, Path]) -> None:
         raise ConversionError(path, None, "is a folder; give the path of a file to write")
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (0o644 under umask
+    022). ``mkstemp`` creates 0o600 files, private to their owner, which a corpus is not."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_files(files: Dict[Path, bytes]) -> None:
     """Write all of ``files`` (creating their folders) or, on any error, none of them.
 
@@ -94,12 +102,14 @@ def write_files(files: Dict[Path, bytes]) -> None:
     every one was written, so an error (a folder in the way, a full disk) leaves no output.
     """
     temps: List[Tuple[str, Path]] = []
+    mode = new_file_mode()
     try:
         for path, data in files.items():
             refuse_folder(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temps.append((temp, path))
+            os.chmod(temp, mode)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         for temp, path in temps:
