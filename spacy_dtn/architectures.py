@@ -19,9 +19,10 @@ from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
-from thinc.types import Floats2d, Ints1d, Ragged
+from thinc.types import Floats2d, Ints1d
 
 from .layers.network_shim import NetworkShim, NetworkSpec
+from .layers.static_vectors import build_optional_vectors
 from .layers.transition_model import build_transition_models
 from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
 from .nn.iobes import LabelMap
@@ -88,7 +89,9 @@ def build_word_embed(
 
     A context-free embedding, as in the paper (the BiLSTM does the contextualising). With
     ``include_static_vectors`` the vocab's vectors (GloVe through ``spacy init vectors``) are
-    projected in; a vocab without vectors contributes zeros, so one config serves both.
+    projected in; a vocab without vectors contributes zeros, so one config serves both. The
+    table is kept and saved with the weights (:mod:`spacy_dtn.layers.static_vectors`), so
+    the component reads the vectors it was trained with in any pipeline it is added to.
 
     width (int): The output width, the word vectors' size. If in doubt, 100 (the paper's).
     attrs (Sequence[str]): The token attributes hashed into embedding tables, one table
@@ -105,53 +108,13 @@ def build_word_embed(
     embed.set_dim("nO", width)  # the tagger sizes its word encoder from it
     if include_static_vectors:
         static = next(node for node in embed.walk() if node.name == "static_vectors")
-        optional = _optional_vectors(static, width)
+        optional = build_optional_vectors(static, width)
         # Not spacy.util.replace_model_node: its walk would reach the new node, which holds
         # `static` as its layer, and replace that too (a model containing itself).
         for node in list(embed.walk()):
             if node is not optional and static in node.layers:
                 node.layers[node.layers.index(static)] = optional
     return embed
-
-
-def _optional_vectors(static_vectors: Model, width: int) -> Model[List[Doc], Ragged]:
-    """spaCy's StaticVectors when the vocab has vectors at initialisation, zeros otherwise.
-
-    Whether vectors were found is kept in ``attrs["active"]``, which Thinc serialises, so
-    a loaded pipeline behaves as the trained one did.
-    """
-    return Model(
-        "optional_vectors",
-        _optional_vectors_forward,
-        init=_optional_vectors_init,
-        layers=[static_vectors],
-        attrs={"active": False},
-        dims={"nO": width},
-    )
-
-
-def _optional_vectors_init(model: Model, X=None, Y=None) -> Model:
-    if X is not None and len(X):
-        vectors = X[0].vocab.vectors
-        model.attrs["active"] = bool(vectors.shape[0] and vectors.shape[1])
-    if model.attrs["active"]:
-        model.layers[0].initialize(X=X, Y=Y)
-    return model
-
-
-def _optional_vectors_forward(model: Model, docs: List[Doc], is_train: bool):
-    if model.attrs["active"]:
-        if docs and not docs[0].vocab.vectors.shape[0]:
-            # spaCy's StaticVectors would fail deep inside with "IndexError: index -1".
-            raise ValueError(
-                "dtn_ner: these Docs' vocab has no word vectors, but the pipeline was trained "
-                "with static vectors: make the Docs with the pipeline's vocab (nlp.make_doc(text) "
-                "or Doc(nlp.vocab, words=...)), not with a new Vocab()."
-            )
-        return model.layers[0](docs, is_train)
-    lengths = model.ops.asarray1i([len(doc) for doc in docs])
-    zeros = model.ops.alloc2f(int(lengths.sum()), model.get_dim("nO"))
-    return Ragged(zeros, lengths), lambda d_ragged: []
 
 
 #: The paper's sizes and rates ("Model Settings"): the defaults of both tagger versions.

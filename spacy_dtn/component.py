@@ -4,9 +4,10 @@ It learns one label set per task (the target and any named source) in ``initiali
 the examples of each task (see :mod:`spacy_dtn.tasks` for how an example names its task;
 unmarked examples are target examples) and hands them to its model, which builds its network
 from them and saves them with its weights: the component holds no state of its own and
-serialises as any ``TrainablePipe``. Every ``update`` trains on a batch of one task.
-``predict``/``set_annotations`` write the target's entities to ``doc.ents``, or to
-``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
+serialises as any ``TrainablePipe`` (its model keeps the static vectors it was trained with,
+so it predicts the same in any pipeline it is added to). Every ``update`` trains on a batch
+of one task. ``predict``/``set_annotations`` write the target's entities to ``doc.ents``, or
+to ``doc.spans[spans_key]`` so the component can sit beside a ``ner``.
 """
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -26,6 +27,7 @@ from .architectures import (
     DTNInput, DTNOutput, DTNTasks, drop_sources, get_labels, get_network,
     set_drop_sources_on_load,
 )
+from .layers.static_vectors import adopt_vectors
 from .nn import TagSet
 from .tasks import TARGET, batch_task, get_task
 
@@ -188,6 +190,21 @@ class DTNEntityRecognizer(TrainablePipe):
         can no longer train on source batches.
         """
         drop_sources(self.model)
+
+    # Loading ----------------------------------------------------------------------------
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "DTNEntityRecognizer":
+        """Load as any ``TrainablePipe``; a model saved before models kept their vectors
+        table takes the pipeline's (:func:`spacy_dtn.layers.static_vectors.adopt_vectors`)."""
+        super().from_bytes(bytes_data, exclude=exclude)
+        adopt_vectors(self.model, self.vocab.vectors)
+        return self
+
+    def from_disk(self, path, *, exclude=tuple()) -> "DTNEntityRecognizer":
+        """Load as any ``TrainablePipe``; as :meth:`from_bytes` for the vectors."""
+        super().from_disk(path, exclude=exclude)
+        adopt_vectors(self.model, self.vocab.vectors)
+        return self
 
     # Training ---------------------------------------------------------------------------
 

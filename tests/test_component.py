@@ -275,20 +275,3 @@ def test_a_v1_pipeline_keeps_the_papers_network_after_saving_and_loading(tmp_pat
     default.add_pipe("dtn_ner")
     default.initialize(lambda: target)
     assert default.get_pipe("dtn_ner").network.config.normalize is True
-
-
-def test_docs_on_a_foreign_vocab_get_a_clear_error_when_the_pipeline_has_vectors():
-    import numpy
-    from spacy.tokens import Doc
-    from spacy.vocab import Vocab
-
-    nlp = spacy.blank("en")
-    for i, word in enumerate(["aspirin", "induced", "nephrotoxicity"]):
-        nlp.vocab.set_vector(word, numpy.full(4, float(i + 1), dtype="float32"))
-    nlp.add_pipe("dtn_ner", config={"model": {
-        "tok2vec": {"@architectures": "spacy_dtn.WordEmbed.v1", "width": 16}}})
-    examples = read_examples(nlp, "bc5cdr", "train", 4)
-    nlp.initialize(lambda: examples)
-    assert len(nlp(Doc(nlp.vocab, words=["aspirin", "works"])))  # the pipeline's vocab: fine
-    with pytest.raises(ValueError, match="vocab has no word vectors"):
-        nlp(Doc(Vocab(), words=["aspirin", "works"]))
