@@ -24,6 +24,8 @@ from spacy_dtn.layers.static_vectors import NAME, build_optional_vectors
 from dtn_helpers import corpus_path, read_examples, small_english_pipeline_name
 
 ROOT = Path(__file__).parents[1]
+#: The README's example text.
+EXAMPLE = "Aspirin was given to Dr. Smith for his migraine."
 WORDS = [["Aspirin", "induced", "nephrotoxicity", "in", "rats", "."],
          ["Lithium", "toxicity", "after", "an", "unknownword", "!"]]
 
@@ -161,14 +163,20 @@ def _glove_pipeline(docbins, texts, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def test_texts():
-    """50 real BC5CDR test sentences."""
-    return [eg.reference.text for eg in read_examples(spacy.blank("en"), "bc5cdr", "test", 50)]
+    """50 real BC5CDR test sentences and the README's example."""
+    examples = read_examples(spacy.blank("en"), "bc5cdr", "test", 50)
+    return [eg.reference.text for eg in examples] + [EXAMPLE]
 
 
 @pytest.fixture(scope="module")
 def trained_with_vectors(tmp_path_factory, test_texts) -> Path:
     """model-best of `spacy train configs/dtn.cfg` with GloVe vectors, 60 steps on 5 % of
-    400 BC5CDR sentences with 300 NCBI-disease sentences as the source."""
+    400 BC5CDR sentences with 300 NCBI-disease sentences as the source.
+
+    Trained for ``doc.ents`` as the README's model-best is, and given its ``spans_key`` on
+    loading: trained with one, its scores are ``spans_dtn_*``, the config's score weight
+    ``ents_f`` scores nothing, and model-best is not chosen on dev.
+    """
     tmp = tmp_path_factory.mktemp("compose")
     target = _docbin("bc5cdr", "train", 400, tmp / "train.spacy")
     source = _docbin("ncbi-disease", "train", 300, tmp / "source.spacy")
@@ -191,9 +199,12 @@ def trained_with_vectors(tmp_path_factory, test_texts) -> Path:
     return model_best
 
 
+def _spans(spans):
+    return [(span.start_char, span.end_char, span.label_) for span in spans]
+
+
 def _dtn_entities(nlp, texts):
-    return [[(s.start_char, s.end_char, s.label_) for s in doc.spans["dtn"]]
-            for doc in nlp.pipe(texts)]
+    return [_spans(doc.spans["dtn"]) for doc in nlp.pipe(texts)]
 
 
 @pytest.fixture(scope="module")
@@ -213,20 +224,21 @@ def test_added_to_en_core_web_sm_it_finds_what_it_finds_alone(
 ):
     plain = spacy.load(small_english_pipeline_name())
     assert not plain.vocab.vectors.shape[0]  # a pipeline without vectors
-    expected_ents = [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
-                     for doc in plain.pipe(test_texts)]
-    # The README's recipe ("Adding dtn_ner to an existing pipeline"):
+    # The README's recipe ("Adding `dtn_ner` to an existing pipeline"), line for line:
     trained = spacy.load(trained_with_vectors,
                          config={"components": {"dtn_ner": {"spans_key": "dtn"}}})
     nlp = spacy.load(small_english_pipeline_name())
     nlp.add_pipe("dtn_ner", source=trained, after="ner")
+    doc = nlp(EXAMPLE)
+    assert _spans(doc.ents) == _spans(plain(EXAMPLE).ents)  # en_core_web_sm's, unchanged
+    assert _spans(doc.spans["dtn"]) == _spans(trained(EXAMPLE).spans["dtn"])
     nlp.to_disk(tmp_path / "combined")
     reloaded = spacy.load(tmp_path / "combined")
+    # And on real test sentences, the combined pipeline as built and as reloaded:
+    expected_ents = [_spans(doc.ents) for doc in plain.pipe(test_texts)]
     for pipeline in (nlp, reloaded):
         assert _dtn_entities(pipeline, test_texts) == trained_alone
-        ents = [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
-                for doc in pipeline.pipe(test_texts)]
-        assert ents == expected_ents  # en_core_web_sm's own entities, untouched
+        assert [_spans(doc.ents) for doc in pipeline.pipe(test_texts)] == expected_ents
 
 
 @pytest.mark.slow
