@@ -218,6 +218,8 @@ def build_dtn_tagger(
         raise ValueError(
             f"dtn_ner: unannotated must be one of {UNANNOTATED}, got {unannotated!r}."
         )
+    if unannotated != "O" and decoder != "lstm":
+        raise ValueError(f"dtn_ner: unannotated = {unannotated!r} needs decoder = \"lstm\".")
     wrapper = Model(
         "dtn_pytorch",
         pytorch_forward,

@@ -222,3 +222,10 @@ def test_unannotated_any_lets_an_o_token_be_a_tied_entity_too():
     batch = random_batch(6, [3, 2])
     loss, _ = any_net(*batch, task="ncbi", gold=torch.tensor([0, 1, 3, 0, 0]))
     assert torch.isfinite(loss)
+
+
+def test_partial_annotation_with_the_crf_decoder_is_refused():
+    config = NetworkConfig(word_width=6, label_map=PER_SOURCE, unannotated="unknown",
+                           decoder="crf")
+    with pytest.raises(ValueError, match="needs decoder = 'lstm'"):
+        DTNNetwork(config, "target", LABELS)

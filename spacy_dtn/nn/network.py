@@ -40,7 +40,8 @@ class NetworkConfig:
     # Not in the paper; the defaults here keep a 0.1.0 pipeline computing what it did.
     normalize: bool = False
     # Label-mapped output sharing (Yang et al. 2017, T-A): None, "name" (a source label and a
-    # target label of the same name are one) or {source label: target label}.
+    # target label of the same name are one), {source label: target label} for every source
+    # or {source task: {source label: target label}}.
     label_map: LabelMap = None
     # Not in the paper: what a token outside a tied source's entities says about the target's
     # labels. "O": that it is none of them (the tied ``O`` row learns NCBI-disease's
@@ -48,7 +49,7 @@ class NetworkConfig:
     # so the loss at such a token is -log P(O or any tag of those labels) (partial
     # annotation, Huang et al. 2019); "any": nothing about any target label, tied ones
     # included (a source whose guidelines mark fewer chemicals teaches where its chemicals
-    # are, never that a token is not one). The ``lstm`` decoder only; ``crf`` reads "O".
+    # are, never that a token is not one). The ``lstm`` decoder only.
     unannotated: str = "O"
     # Not in the paper: the initial bias of every component's gate g2 (``dtn`` only), which
     # mixes the target's independent path (1 - g2) with the shared one (g2). 0: the paper's
@@ -104,6 +105,11 @@ class DTNNetwork(nn.Module):
             raise ValueError(
                 f"unannotated must be one of {UNANNOTATED}, got {config.unannotated!r}"
             )
+        if config.unannotated != "O" and config.decoder != "lstm":
+            raise ValueError(
+                f"unannotated = {config.unannotated!r} needs decoder = 'lstm' (the crf decoder "
+                "has no partial-annotation loss)"
+            )
         if self.sources:
             check_label_map(config.label_map, {t: labels[t] for t in self.tasks}, target)
         label_maps = {s: source_label_map(config.label_map, s) for s in self.sources}
@@ -135,7 +141,7 @@ class DTNNetwork(nn.Module):
                 nn.init.constant_(component.shared.gate2.bias, config.shared_gate_bias)
         # Per tied source, the target tags it may hide behind its O (see ``unannotated``).
         self.partial: List[str] = []
-        if config.unannotated != "O" and config.decoder == "lstm":
+        if config.unannotated != "O":
             for source in self.sources:
                 self._add_partial(source, labels[source], labels[target], label_maps[source])
 
