@@ -72,7 +72,7 @@ KNOWN_SYSTEMS = {
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
 #: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
-PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "dtn_partial_ft": "dtn_partial"}
+PRETRAINED_BY = {"ner_pool_ft": "ner_pooled"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
