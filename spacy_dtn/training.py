@@ -133,12 +133,16 @@ class TransferCorpus:
         return [self.target, *self.sources]
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
-        for corpus in self.corpora:
-            yield from corpus(nlp)
+        yield from self.examples(nlp)
         self.stats = _collect_stats(self.corpora)
         if not self._reported:
             self._reported = True
             _report(self.target, self.sources)
+
+    def examples(self, nlp: Language) -> Iterator[Example]:
+        """One pass over every corpus's examples, each marked with its task."""
+        for corpus in self.corpora:
+            yield from corpus(nlp)
 
 
 def _collect_stats(corpora: Sequence[TaskCorpus]) -> Dict[str, Dict[str, int]]:
@@ -279,7 +283,8 @@ class PooledCorpus(TransferCorpus):
         super().__init__(target, sources)
         self.label_map = label_map
 
-    def __call__(self, nlp: Language) -> Iterator[Example]:
+    def examples(self, nlp: Language) -> Iterator[Example]:
+        """The target's examples, then the sources' relabelled as target examples."""
         target_labels: Set[str] = set()
         for eg in self.target(nlp):
             target_labels.update(ent.label_ for ent in eg.reference.ents)
@@ -294,10 +299,6 @@ class PooledCorpus(TransferCorpus):
                               for ent in doc.ents if ent.label_ in pairs], default="outside")
                 set_task(doc, TARGET)
                 yield eg
-        self.stats = _collect_stats(self.corpora)
-        if not self._reported:
-            self._reported = True
-            _report(self.target, self.sources)
 
 
 def create_pooled_corpus(
