@@ -63,6 +63,9 @@ KNOWN_SYSTEMS = {
     "ner_pooled": "configs/ner_pooled.cfg",
     "ner_pool_ft": "configs/ner_pool_ft.cfg",
     "dtn_partial_ft": "configs/dtn_ft.cfg",
+    "ner_filled": "configs/ner_pooled.cfg",
+    "ner_fill_ft": "configs/ner_pool_ft.cfg",
+    "dtn_filled": "configs/dtn.cfg",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
     "dtn_trf": "configs/dtn_trf.cfg",
@@ -72,7 +75,10 @@ KNOWN_SYSTEMS = {
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
 #: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
-PRETRAINED_BY = {"ner_pool_ft": "ner_pooled"}
+PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled"}
+#: Systems whose sources are completed by another system's model-best of the same seed (its
+#: ``[paths] teacher``, ``spacy_dtn.teacher``): spaCy ``ner`` trained on the target alone.
+TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
@@ -100,6 +106,13 @@ class Run:
     run_dir: Path
     #: The run whose model-best this one trains on (:func:`pretrained_by`), or None.
     pretrained: Optional[Path] = None
+    #: The run whose model-best completes this one's sources (:data:`TAUGHT_BY`), or None.
+    teacher: Optional[Path] = None
+
+    @property
+    def waits_for(self) -> List[Path]:
+        """The runs that must finish first."""
+        return [path for path in (self.pretrained, self.teacher) if path is not None]
 
     @property
     def label(self) -> str:
@@ -291,6 +304,8 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
             cmd += [f"--paths.{key}", "null" if value is None else str(value)]
     if "pretrained" in paths and run.pretrained is not None:
         cmd += ["--paths.pretrained", str(run.pretrained / "model-best")]
+    if "teacher" in paths and run.teacher is not None:
+        cmd += ["--paths.teacher", str(run.teacher / "model-best")]
     cmd += source_overrides(loaded, options)
     transformer = options.get("transformer")
     if transformer and "transformer" in paths:
@@ -446,15 +461,24 @@ def run_compare(
     for name, first in firsts.items():
         if first is not None and first not in systems:
             raise CompareError(f"system {name} trains on {first}'s model: add --system {first}")
+    teachers = {name: TAUGHT_BY.get(name) for name in systems}
+    for name, teacher in teachers.items():
+        if teacher is not None and teacher not in systems:
+            raise CompareError(f"system {name} is taught by {teacher}: add --system {teacher}")
 
     def run_dir(seed: int, name: str) -> Path:
         return output_dir / "runs" / f"seed-{seed}" / name
 
     runs = [Run(name, config, seed, run_dir(seed, name),
-                run_dir(seed, firsts[name]) if firsts[name] else None)
+                run_dir(seed, firsts[name]) if firsts[name] else None,
+                run_dir(seed, teachers[name]) if teachers[name] else None)
             for seed in seeds for name, config in systems.items()]
-    # the runs another run trains on go first
-    runs.sort(key=lambda run: run.pretrained is not None)
+    # the runs others wait for go first: teachers, then what is pre-trained, then the rest
+    depth = {run.run_dir: 0 for run in runs}
+    for _ in runs:
+        for run in runs:
+            depth[run.run_dir] = max([0, *(depth[p] + 1 for p in run.waits_for)])
+    runs.sort(key=lambda run: depth[run.run_dir])
     results: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in systems}
     todo = [run for run in runs if not (run.run_dir / DONE_FILE).exists()]
     for run in runs:
@@ -474,10 +498,10 @@ def run_compare(
 
     def train_one(run: Run) -> Dict[str, Any]:
         try:
-            if run.pretrained is not None:
-                finished[run.pretrained].wait()
-                if not (run.pretrained / DONE_FILE).exists():
-                    raise CompareError(f"{run.label}: {run.pretrained} did not finish")
+            for first in run.waits_for:
+                finished[first].wait()
+                if not (first / DONE_FILE).exists():
+                    raise CompareError(f"{run.label}: {first} did not finish")
             return execute_run(run, options, runner)
         finally:
             finished[run.run_dir].set()

@@ -32,6 +32,7 @@ from wasabi import msg
 from .nn.iobes import LabelMap, label_pairs, source_label_map
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
+from .teacher import Teacher, complete, missing_labels
 
 # A child of spaCy's logger: it shares spaCy's handler and level, so ``spacy train`` shows its
 # warnings the way it shows its own.
@@ -122,10 +123,20 @@ class TransferCorpus:
     by ``max_length``); ``stats`` holds the counts of the latest complete pass.
     """
 
-    def __init__(self, target: TaskCorpus, sources: Sequence[TaskCorpus]) -> None:
+    def __init__(
+        self,
+        target: TaskCorpus,
+        sources: Sequence[TaskCorpus],
+        label_map: LabelMap = "name",
+        teacher: Optional[Teacher] = None,
+    ) -> None:
         self.target = target
         self.sources = list(sources)
+        self.label_map = label_map
+        self.teacher = teacher
         self.stats: Dict[str, Dict[str, int]] = {}
+        #: Entities the teacher added to each source task in the latest pass.
+        self.n_completed: Dict[str, int] = {}
         self._reported = False
 
     @property
@@ -137,12 +148,41 @@ class TransferCorpus:
         self.stats = _collect_stats(self.corpora)
         if not self._reported:
             self._reported = True
-            _report(self.target, self.sources)
+            _report(self.target, self.sources, self.n_completed)
 
     def examples(self, nlp: Language) -> Iterator[Example]:
         """One pass over every corpus's examples, each marked with its task."""
-        for corpus in self.corpora:
+        target_labels: Set[str] = set()
+        for eg in self.target(nlp):
+            target_labels.update(ent.label_ for ent in eg.reference.ents)
+            yield eg
+        for corpus in self.sources:
+            yield from self.source_examples(nlp, corpus, target_labels)
+
+    def source_examples(
+        self, nlp: Language, corpus: TaskCorpus, target_labels: Set[str]
+    ) -> Iterator[Example]:
+        """One source's examples, relabelled (:meth:`relabel`) and completed by the teacher."""
+        if self.teacher is None and type(self).relabel is TransferCorpus.relabel:
             yield from corpus(nlp)
+            return
+        examples = list(corpus(nlp))
+        labels = sorted({ent.label_ for eg in examples for ent in eg.reference.ents})
+        table = source_label_map(self.label_map, corpus.task)
+        pairs = label_pairs(labels, sorted(target_labels), table) if table else {}
+        missing = missing_labels(target_labels, pairs.values())
+        predicted = self.teacher.entities([eg.reference for eg in examples]) \
+            if self.teacher is not None and missing else [[] for _ in examples]
+        self.n_completed[corpus.task] = 0
+        # the teacher's entities keep their (target) labels; every source entity blocks them
+        kept = {**pairs, **{label: label for label in missing}}
+        for eg, entities in zip(examples, predicted):
+            self.n_completed[corpus.task] += complete(eg.reference, entities, missing)
+            self.relabel(eg.reference, kept)
+            yield eg
+
+    def relabel(self, doc: Doc, pairs: Dict[str, str]) -> None:
+        """A source doc's entities as the model reads them: here, as they are."""
 
 
 def _collect_stats(corpora: Sequence[TaskCorpus]) -> Dict[str, Dict[str, int]]:
@@ -160,7 +200,9 @@ def _collect_stats(corpora: Sequence[TaskCorpus]) -> Dict[str, Dict[str, int]]:
     return stats
 
 
-def _report(target: TaskCorpus, sources: Sequence[TaskCorpus]) -> None:
+def _report(
+    target: TaskCorpus, sources: Sequence[TaskCorpus], n_completed: Dict[str, int]
+) -> None:
     """Print the counts (wasabi, like ``spacy train``'s own lines) and warn about skips (logger).
 
     spaCy builds the train reader twice (for ``nlp.initialize`` and for the loop), so a report
@@ -176,7 +218,9 @@ def _report(target: TaskCorpus, sources: Sequence[TaskCorpus]) -> None:
         lines.append((
             "info",
             f"TransferCorpus: source '{source.task}' {source.path}: {source.n_docs_kept} docs, "
-            f"{source.n_examples} examples",
+            f"{source.n_examples} examples"
+            + (f", {n_completed[source.task]} entities added by the teacher"
+               if source.task in n_completed else ""),
         ))
     for corpus in [target, *sources]:
         if corpus.n_skipped:
@@ -240,6 +284,8 @@ def create_transfer_corpus(
     source_name: str = SOURCE,
     gold_preproc: bool = False,
     limit: int = 0,
+    label_map: LabelMap = "name",
+    teacher: Optional[Path] = None,
 ) -> Callable[[Language], Iterator[Example]]:
     """The reader ``spacy_dtn.TransferCorpus.v1``.
 
@@ -252,6 +298,12 @@ def create_transfer_corpus(
     max_length, gold_preproc, limit: as in ``spacy.Corpus.v1``, applied to every corpus.
     source_name (str): the task name of the source examples; comma-separated names give each
         source path its own task.
+    label_map: which target labels each source annotates, read only with a ``teacher``:
+        ``"name"``, a table ``{source label: target label}`` or one per source task, as the
+        model's ``label_map``.
+    teacher (Optional[Path]): a pipeline trained on the target alone. Its entities of the
+        target labels that a source does not annotate join that source's gold where they
+        overlap no gold entity (``spacy_dtn.teacher``); null: the sources as they are.
     """
     if not 0.0 < target_fraction <= 1.0:
         raise ValueError(
@@ -266,7 +318,8 @@ def create_transfer_corpus(
     if TARGET in names:
         raise ValueError(f"TransferCorpus: a source can't be named {TARGET!r}")
     sources = [TaskCorpus(path, name, **options) for path, name in zip(source_paths, names)]
-    return TransferCorpus(target_corpus, sources)
+    return TransferCorpus(target_corpus, sources, label_map,
+                          Teacher(teacher) if teacher is not None else None)
 
 
 class PooledCorpus(TransferCorpus):
@@ -279,26 +332,11 @@ class PooledCorpus(TransferCorpus):
     the several-sources comparison (``ner_pooled``), not a setting of the DTN.
     """
 
-    def __init__(self, target: TaskCorpus, sources: Sequence[TaskCorpus], label_map) -> None:
-        super().__init__(target, sources)
-        self.label_map = label_map
-
-    def examples(self, nlp: Language) -> Iterator[Example]:
-        """The target's examples, then the sources' relabelled as target examples."""
-        target_labels: Set[str] = set()
-        for eg in self.target(nlp):
-            target_labels.update(ent.label_ for ent in eg.reference.ents)
-            yield eg
-        for corpus in self.sources:
-            table = source_label_map(self.label_map, corpus.task)
-            for eg in corpus(nlp):
-                doc = eg.reference
-                pairs = label_pairs([ent.label_ for ent in doc.ents], target_labels, table) \
-                    if table else {}
-                doc.set_ents([Span(doc, ent.start, ent.end, label=pairs[ent.label_])
-                              for ent in doc.ents if ent.label_ in pairs], default="outside")
-                set_task(doc, TARGET)
-                yield eg
+    def relabel(self, doc: Doc, pairs: Dict[str, str]) -> None:
+        """The source's entities renamed to the target's labels, the rest dropped; task target."""
+        doc.set_ents([Span(doc, ent.start, ent.end, label=pairs[ent.label_])
+                      for ent in doc.ents if ent.label_ in pairs], default="outside")
+        set_task(doc, TARGET)
 
 
 def create_pooled_corpus(
@@ -311,6 +349,7 @@ def create_pooled_corpus(
     gold_preproc: bool = False,
     limit: int = 0,
     label_map: LabelMap = "name",
+    teacher: Optional[Path] = None,
 ) -> Callable[[Language], Iterator[Example]]:
     """The reader ``spacy_dtn.PooledCorpus.v1``: target and sources pooled into one task.
 
@@ -320,12 +359,14 @@ def create_pooled_corpus(
     label_map: ``"name"`` (a source label that is a target label stays), a table
         ``{source label: target label}`` for every source, or ``{source task: {source label:
         target label}}``; a source entity with no target label is dropped (its tokens ``O``).
+    teacher (Optional[Path]): as in ``spacy_dtn.TransferCorpus.v1``: the target labels a
+        source does not annotate are completed with the teacher's entities, not left ``O``.
     """
     corpus = create_transfer_corpus(target, source, target_fraction, seed, max_length,
-                                    source_name, gold_preproc, limit)
+                                    source_name, gold_preproc, limit, label_map, teacher)
     if corpus is _no_target:
         return corpus
-    return PooledCorpus(corpus.target, corpus.sources, label_map)
+    return PooledCorpus(corpus.target, corpus.sources, corpus.label_map, corpus.teacher)
 
 
 class BatchByTask:
