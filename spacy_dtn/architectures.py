@@ -25,7 +25,7 @@ from .layers.network_shim import NetworkShim, NetworkSpec
 from .layers.static_vectors import build_optional_vectors
 from .layers.transition_model import build_transition_models
 from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
-from .nn.iobes import LabelMap
+from .label_maps import LabelMap
 from .nn.network import UNANNOTATED
 
 

@@ -29,7 +29,7 @@ from spacy.training.batchers import minibatch_by_words
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from .nn.iobes import LabelMap, label_pairs, source_label_map
+from .label_maps import LabelMap, label_pairs, source_label_map
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
 from .teacher import Teacher, complete, missing_labels
@@ -326,7 +326,7 @@ class PooledCorpus(TransferCorpus):
     """The target and the sources as one corpus of target examples, labels mapped.
 
     What a spaCy user does with several public corpora and a stock ``ner``: pool them, each
-    source's labels renamed to the target's by the label map (``spacy_dtn.nn.iobes``'s
+    source's labels renamed to the target's by the label map (``spacy_dtn.label_maps``'s
     ``"name"``, one table, or a table per source task) and its other entities dropped, so
     their tokens read as ``O``. Every example is the target task's. It is the stock anchor of
     the several-sources comparison (``ner_pooled``), not a setting of the DTN.

@@ -10,7 +10,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import Adam
 
-from spacy_dtn.nn.iobes import is_valid_iobes
+from spacy_dtn.iobes import is_valid_iobes
 
 from dtn_helpers import read_examples, small_english_pipeline_name
 

@@ -8,7 +8,7 @@ import torch
 
 from spacy_dtn.nn import DTNNetwork, NetworkConfig, TagSet
 from spacy_dtn.nn import crf
-from spacy_dtn.nn.iobes import is_valid_iobes
+from spacy_dtn.iobes import is_valid_iobes
 from spacy_dtn.nn.packing import Packing
 
 from test_nn import random_batch
@@ -18,7 +18,7 @@ def brute_force(emissions, lengths, tagset, transitions, end, gold=None):
     """Per sentence (flat order): log Z over valid IOBES paths, the best valid path, and the
     log of the summed scores of the valid paths that agree with ``gold`` (-1: any tag)."""
     n = len(tagset)
-    allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
+    allowed, end_ok = crf.tag_masks(tagset)
     results, start = [], 0
     for length in lengths:
         scores = {}
@@ -60,7 +60,7 @@ def test_forward_algorithm_viterbi_and_partial_likelihood_match_enumeration(prob
     gold = torch.tensor([1, 2, 3, -1, 0, -1, 1, -1, -1, -1])
     expected = brute_force(emissions, lengths, tagset, transitions, end, gold)
     packing = Packing.from_lengths(torch.tensor(lengths), torch.device("cpu"))
-    scores = crf.constrained_scores(transitions, end, tagset.transition_mask(), tagset.end_mask())
+    scores = crf.constrained_scores(transitions, end, *crf.tag_masks(tagset))
     packed = emissions[packing.gather]
     log_z = crf.log_partition(packed, packing.steps, *scores)[packing.unsorted_indices]
     assert log_z.tolist() == pytest.approx([e[0] for e in expected], abs=1e-4)
@@ -85,7 +85,7 @@ def test_viterbi_never_takes_a_forbidden_transition():
     packing = Packing.from_lengths(torch.tensor(lengths), torch.device("cpu"))
     scores = crf.constrained_scores(
         torch.zeros(len(tagset) + 1, len(tagset)), torch.zeros(len(tagset)),
-        tagset.transition_mask(), tagset.end_mask(),
+        *crf.tag_masks(tagset),
     )
     tags = crf.viterbi(emissions[packing.gather], packing.steps, *scores)[packing.scatter]
     start = 0

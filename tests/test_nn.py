@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from spacy_dtn.nn import DTNNetwork, NetworkConfig, TagSet, parse_sharing
-from spacy_dtn.nn.iobes import is_valid_iobes
+from spacy_dtn.iobes import is_valid_iobes
+from spacy_dtn.nn.crf import tag_masks
 from spacy_dtn.nn.sharing import SharedComponent
 
 
@@ -161,7 +162,7 @@ def test_greedy_decoding_is_valid_and_matches_the_teacher_forced_decoder(sharing
         h, packing, _, _ = net.encode(*batch, task="target")
         logits = net.teacher_forced_logits("target", h, packing, tags.clone())
     tagset = net.tagsets["target"]
-    allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
+    allowed, end_ok = tag_masks(tagset)
     start = 0
     for n in lengths:
         seq = [tagset.tags[i] for i in tags[start:start + n].tolist()]
@@ -227,7 +228,7 @@ def reference_tags(net, words, char_ids, char_lengths, token_index, lengths, tas
                   lambda rnn, x: torch.cat(list(rnn(x)[1][0][:, 0]), dim=-1)[None])
         word_vectors.append(net.norm(h_c[0]))
     tagset = net.tagsets[task]
-    allowed, end_ok = tagset.transition_mask(), tagset.end_mask()
+    allowed, end_ok = tag_masks(tagset)
     tags, start = [], 0
     for n in lengths.tolist():
         m = torch.stack([torch.cat([word_vectors[int(token_index[start + t])], words[start + t]])
@@ -265,7 +266,8 @@ def test_fast_inference_path_predicts_exactly_what_the_naive_network_does(sharin
 
 def test_label_map_ties_the_source_rows_to_the_target_rows():
     """T-A: a source label of the same name reads the target's tag embedding and output rows."""
-    from spacy_dtn.nn.iobes import TagSet, tied_tags
+    from spacy_dtn.iobes import TagSet
+    from spacy_dtn.label_maps import tied_tags
 
     target, source = TagSet(["Chemical", "Disease"]), TagSet(["Disease", "Gene"])
     # target tags: O, B/I/E/S-Chemical (1-4), B/I/E/S-Disease (5-8); start 9
@@ -308,7 +310,7 @@ def test_normalized_network_still_matches_the_naive_oracle():
 
 
 def test_the_iobes_codec_by_hand():
-    from spacy_dtn.nn.iobes import TagSet, biluo_to_iobes, iobes_error, iobes_to_biluo
+    from spacy_dtn.iobes import TagSet, biluo_to_iobes, iobes_error, iobes_to_biluo
 
     tagset = TagSet(["Disease", "Chemical"])  # O, then B/I/E/S per label, labels sorted
     assert tagset.tags[:6] == ["O", "B-Chemical", "I-Chemical", "E-Chemical", "S-Chemical",

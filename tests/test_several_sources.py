@@ -9,8 +9,9 @@ import torch
 from torch.nn import functional as F
 
 from spacy_dtn.nn import DTNNetwork, NetworkConfig
-from spacy_dtn.nn.iobes import (
-    TagSet, check_label_map, source_label_map, tied_tags, unannotated_labels,
+from spacy_dtn.iobes import TagSet
+from spacy_dtn.label_maps import (
+    check_label_map, source_label_map, tied_tags, unannotated_labels,
 )
 from spacy_dtn.nn.network import _partial_cross_entropy
 

@@ -12,7 +12,7 @@ from spacy.tokens import Doc
 from spacy.training import biluo_to_iob, iob_to_biluo
 from spacy.training.iob_utils import doc_to_biluo_tags
 
-from ..nn.iobes import biluo_to_iobes, iobes_error, iobes_to_biluo, split_tag
+from ..iobes import biluo_to_iobes, iobes_error, iobes_to_biluo, split_tag
 
 SCHEMES = ("IOB1", "IOB2", "IOBES")
 _PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}

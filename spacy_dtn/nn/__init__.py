@@ -1,6 +1,6 @@
 """Pure PyTorch: the hierarchical BiLSTM tagger and its sharing schemes (no spaCy import here)."""
+from ..iobes import TagSet
 from .decoder import DECODERS
-from .iobes import TagSet
 from .network import DTNNetwork, NetworkConfig
 from .schemes import SHARING_CHOICES, parse_sharing
 

@@ -16,9 +16,17 @@ from typing import List, Tuple
 
 import torch
 
+from ..iobes import TagSet
+
 # The score of a forbidden transition: far below any reachable score, but finite, so that a
 # log-sum-exp over forbidden paths only stays finite (no NaN in the gradient).
 FORBIDDEN = -1e4
+
+
+def tag_masks(tagset: TagSet) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The tag set's valid transitions (n + 1, n) and valid last tags (n,), as bool tensors
+    (:class:`spacy_dtn.iobes.TagSet` keeps them in numpy, torch-free)."""
+    return torch.from_numpy(tagset.transition_mask()), torch.from_numpy(tagset.end_mask())
 
 
 def constrained_scores(

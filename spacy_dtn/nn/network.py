@@ -9,8 +9,9 @@ from torch.nn import functional as F
 from . import crf
 from .decoder import Decoder
 from .encoders import CharEncoder, WordEncoder
-from .iobes import (
-    PREFIXES, LabelMap, TagSet, check_label_map, source_label_map, tied_tags, unannotated_labels,
+from ..iobes import PREFIXES, TagSet
+from ..label_maps import (
+    LabelMap, check_label_map, source_label_map, tied_tags, unannotated_labels,
 )
 from .norm import normalize_output
 from .packing import Packing
@@ -115,8 +116,9 @@ class DTNNetwork(nn.Module):
         label_maps = {s: source_label_map(config.label_map, s) for s in self.sources}
         for task, tagset in self.tagsets.items():
             # Derived from the labels: moved with the module, never saved.
-            self.register_buffer(f"allowed_{task}", tagset.transition_mask(), persistent=False)
-            self.register_buffer(f"end_ok_{task}", tagset.end_mask(), persistent=False)
+            allowed, end_ok = crf.tag_masks(tagset)
+            self.register_buffer(f"allowed_{task}", allowed, persistent=False)
+            self.register_buffer(f"end_ok_{task}", end_ok, persistent=False)
         self.char = CharEncoder(
             schemes[0], target, self.sources, config.n_char_buckets, config.char_embed,
             config.char_hidden,
