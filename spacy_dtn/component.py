@@ -23,6 +23,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from wasabi import msg
 
+from .extensions import GATES_EXTENSION
 from .architectures import (
     DTNInput, DTNOutput, DTNTasks, drop_sources, get_labels, get_network,
     set_drop_sources_on_load,
@@ -31,7 +32,6 @@ from .layers.static_vectors import adopt_vectors
 from .nn import TagSet
 from .tasks import TARGET, batch_task, get_task
 
-GATES_EXTENSION = "dtn_gates"
 if not Doc.has_extension(GATES_EXTENSION):
     Doc.set_extension(GATES_EXTENSION, default=None)
 

@@ -1,4 +1,4 @@
-"""``spacy_dtn.annotate``: readers, bad records, long notes, resuming, and the two backends."""
+"""``spacy_dtn.tools.annotate``: readers, bad records, long notes, resuming, both backends."""
 import json
 import os
 import re
@@ -13,11 +13,12 @@ import pytest
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
-from spacy_dtn import annotate as A
-from spacy_dtn.annotate import (AnnotateError, BadRecord, JsonlWriter, Note, annotate,
+from spacy_dtn.tools import annotate as A
+from spacy_dtn.tools.annotate import writers
+from spacy_dtn.tools.annotate import (AnnotateError, BadRecord, JsonlWriter, Note, annotate,
                                 doc_entities, plan_jsonl_ranges, read_jsonl, read_output,
                                 split_text)
-from spacy_dtn.component import GATES_EXTENSION
+from spacy_dtn.extensions import GATES_EXTENSION
 
 from dtn_helpers import corpus_path, read_iob
 
@@ -360,7 +361,7 @@ def test_a_failed_write_is_cut_back_and_redone(model_dir, notes_2000, reference,
     def write_then_fail(self, rows):
         calls.append(len(rows))
         if len(calls) == 3:
-            monkeypatch.setattr(A, "os", FullDisk())
+            monkeypatch.setattr(writers, "os", FullDisk())
         real_write(self, rows)
 
     monkeypatch.setattr(JsonlWriter, "write", write_then_fail)
@@ -443,7 +444,7 @@ def test_the_weights_fingerprint_is_the_weights(model_dir, other_model_dir):
     """Two loads of a model agree; a packaging (meta name, version) changes nothing; one weight
     moved by 0.001 changes it."""
     import spacy
-    from spacy_dtn.loading import weights_fingerprint
+    from spacy_dtn.tools.loading import weights_fingerprint
 
     first, second = spacy.load(model_dir), spacy.load(model_dir)
     assert weights_fingerprint(first) == weights_fingerprint(second)
@@ -454,7 +455,7 @@ def test_the_weights_fingerprint_is_the_weights(model_dir, other_model_dir):
 
 def test_the_output_and_summary_name_the_model(model_dir, sentences, tmp_path):
     import spacy
-    from spacy_dtn.loading import weights_fingerprint
+    from spacy_dtn.tools.loading import weights_fingerprint
 
     inp = write_jsonl(tmp_path / "in.jsonl", sentences[:10])
     summary = annotate(str(model_dir), inp, tmp_path / "o.jsonl")

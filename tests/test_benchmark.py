@@ -11,7 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from dtn_helpers import corpus_path
-from spacy_dtn.benchmark import DTN, NER, alternate
+from spacy_dtn.tools.benchmark.data import DTN, NER
+from spacy_dtn.tools.benchmark.measure import alternate
 from spacy_dtn.cli.benchmark import benchmark_cli
 
 # The command alone (as ``python -m spacy_dtn benchmark`` registers it), so that this test
@@ -110,7 +111,7 @@ def test_alternate_abba_order():
 
 def test_threads_restores_torch_threads():
     torch = pytest.importorskip("torch")
-    from spacy_dtn.benchmark import threads
+    from spacy_dtn.tools.benchmark.measure import threads
 
     with threads(1):
         with threads(2):

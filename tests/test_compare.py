@@ -6,8 +6,8 @@ import sys
 import pytest
 import srsly
 
-from spacy_dtn import compare
-from spacy_dtn.compare import (
+from spacy_dtn.tools import compare
+from spacy_dtn.tools.compare import (
     CompareError, Run, mean_sd, parse_seeds, parse_systems, run_compare, summarize,
     train_command,
 )

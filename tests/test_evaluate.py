@@ -1,4 +1,4 @@
-"""``spacy_dtn.evaluate``: seqeval strict IOBES scores, spaCy's scores, and the command."""
+"""``spacy_dtn.tools.evaluate``: seqeval strict IOBES scores, spaCy's scores, and the command."""
 import json
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
 from spacy_dtn.cli.evaluate import evaluate_cli
-from spacy_dtn.evaluate import evaluate_docs, to_iobes
+from spacy_dtn.tools.evaluate import evaluate_docs, to_iobes
 
 from dtn_helpers import DATA, corpus_path, read_iob
 runner = CliRunner()

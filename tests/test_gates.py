@@ -17,8 +17,9 @@ import typer
 
 from dtn_helpers import read_examples, small_english_pipeline_name, train_steps
 from spacy_dtn.cli.gates import gates_cli
-from spacy_dtn.gates import (
-    format_statistics, gate_names, gate_statistics, plot_sentence, token_types,
+from spacy_dtn.tools.gated import gate_names
+from spacy_dtn.tools.gates import (
+    format_statistics, gate_statistics, plot_sentence, token_types,
 )
 
 

@@ -11,8 +11,8 @@ import pytest
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from spacy_dtn import grid
-from spacy_dtn.grid import (
+from spacy_dtn.tools import grid
+from spacy_dtn.tools.grid import (
     GridError, best_and_worst, format_table, parse_settings, rank_ttn, run_grid, table_rows,
     ttn_average,
 )

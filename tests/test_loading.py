@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from dtn_helpers import small_english_pipeline_name
-from spacy_dtn.loading import load_pipeline, one_line
+from spacy_dtn.tools.loading import load_pipeline, one_line
 
 
 class CommandError(Exception):

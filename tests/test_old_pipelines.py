@@ -10,7 +10,7 @@ import pytest
 import spacy
 
 from dtn_helpers import corpus_path
-from spacy_dtn.benchmark import make_docs, read_sentences
+from spacy_dtn.tools.benchmark.data import make_docs, read_sentences
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pipeline-0.1.0"
 TARGET_ONLY = {"target": ["Chemical", "Disease"]}

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from dtn_helpers import read_examples, small_english_pipeline_name
 from spacy_dtn.cli.visualize import visualize_cli
-from spacy_dtn.visualize import build_page, count_by_type, make_server, match
+from spacy_dtn.tools.visualize import build_page, count_by_type, make_server, match
 
 GATE_NAMES = ["char_g1", "char_g2", "word_g1", "word_g2", "decoder_g1", "decoder_g2"]
 

@@ -1,4 +1,4 @@
-"""``python -m spacy_dtn annotate MODEL INPUT OUTPUT``: :func:`spacy_dtn.annotate.annotate`,
+"""``python -m spacy_dtn annotate MODEL INPUT OUTPUT``: :func:`spacy_dtn.tools.annotate.annotate`,
 with its summary printed."""
 from pathlib import Path
 from typing import Optional
@@ -6,7 +6,7 @@ from typing import Optional
 import srsly
 from wasabi import msg
 
-from ..annotate import (AnnotateError, Backend, InputFormat, OutputFormat, Summary, annotate,
+from ..tools.annotate import (AnnotateError, Backend, InputFormat, OutputFormat, Summary, annotate,
                         describe_model)
 from ._util import Arg, Opt, app, fail
 

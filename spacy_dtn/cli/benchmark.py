@@ -1,11 +1,11 @@
-"""``python -m spacy_dtn benchmark``: :func:`spacy_dtn.benchmark.benchmark`, printed and saved."""
+"""``python -m spacy_dtn benchmark``: :func:`spacy_dtn.tools.benchmark.benchmark`, printed and saved."""
 from pathlib import Path
 from typing import List, Optional
 
 import srsly
 from wasabi import msg
 
-from ..benchmark import (
+from ..tools.benchmark import (
     DEFAULT_DATA, DEFAULT_SOURCE, BenchmarkError, benchmark, print_report, to_markdown,
 )
 from ._util import Opt, app, fail

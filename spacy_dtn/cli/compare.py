@@ -1,4 +1,4 @@
-"""``python -m spacy_dtn compare``: :func:`spacy_dtn.compare.run_compare` over the options."""
+"""``python -m spacy_dtn compare``: :func:`spacy_dtn.tools.compare.run_compare` over the options."""
 import shlex
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from wasabi import msg
 
-from ..compare import (
+from ..tools.compare import (
     DEFAULT_SYSTEMS, CompareError, default_results_name, format_markdown, parse_label_map,
     parse_seeds, parse_systems, run_compare,
 )

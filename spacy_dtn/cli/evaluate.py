@@ -1,10 +1,10 @@
-"""``python -m spacy_dtn evaluate MODEL DATA``: :func:`spacy_dtn.evaluate.evaluate`, printed."""
+"""``python -m spacy_dtn evaluate MODEL DATA``: :func:`spacy_dtn.tools.evaluate.evaluate`, printed."""
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from wasabi import msg
 
-from ..evaluate import EvaluateError, evaluate
+from ..tools.evaluate import EvaluateError, evaluate
 from ._util import Arg, Opt, app, fail
 
 

@@ -1,10 +1,10 @@
-"""``python -m spacy_dtn gates MODEL DATA``: :func:`spacy_dtn.gates.gates`, reported."""
+"""``python -m spacy_dtn gates MODEL DATA``: :func:`spacy_dtn.tools.gates.gates`, reported."""
 from pathlib import Path
 from typing import Optional
 
 from wasabi import msg
 
-from ..gates import GatesError, gates
+from ..tools.gates import GatesError, gates
 from ._util import Arg, Opt, app, fail, set_torch_threads
 
 

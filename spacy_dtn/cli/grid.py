@@ -1,4 +1,4 @@
-"""``python -m spacy_dtn grid``: :func:`spacy_dtn.grid.run_grid` over the command's options."""
+"""``python -m spacy_dtn grid``: :func:`spacy_dtn.tools.grid.run_grid` over the command's options."""
 import shlex
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Optional
 
 from wasabi import msg
 
-from ..grid import GridError, format_table, parse_settings, run_grid
+from ..tools.grid import GridError, format_table, parse_settings, run_grid
 from ._util import Opt, app, fail, set_torch_threads
 
 

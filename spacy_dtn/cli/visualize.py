@@ -1,11 +1,11 @@
-"""``python -m spacy_dtn visualize MODEL DATA``: :func:`spacy_dtn.visualize.visualize`, saved
+"""``python -m spacy_dtn visualize MODEL DATA``: :func:`spacy_dtn.tools.visualize.visualize`, saved
 or served."""
 from pathlib import Path
 from typing import Optional
 
 from wasabi import msg
 
-from ..visualize import VisualizeError, serve, visualize
+from ..tools.visualize import VisualizeError, serve, visualize
 from ._util import Arg, Opt, app, fail, set_torch_threads
 
 

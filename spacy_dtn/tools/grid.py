@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import srsly
 from wasabi import msg
 
-from .nn.schemes import SHARING_CHOICES, TTN_CODES
+from ..nn.schemes import SHARING_CHOICES, TTN_CODES
 
 NER_RUN = "ner"  # the run folder / results key of spaCy's own ``ner`` on the target alone
 DONE_FILE = "done.json"

@@ -21,23 +21,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import srsly
 
-from . import loading
-from .component import GATES_EXTENSION
-from .evaluate import predict_on_gold, to_iobes, with_predicted_ents
+from ..extensions import GATES_EXTENSION
+from .evaluate import to_iobes
+from .gated import GatesError, gate_names, load_gated, run_gates
+from .visualize import build_page
 
-COMPONENTS = ("char", "word", "decoder")
-GATES = ("g1", "g2")
 OUTSIDE = "O"
 OVERALL = "Overall"
-
-
-class GatesError(Exception):
-    """A problem with the command's input: one line, exit code 1."""
-
-
-def gate_names(gates: Dict[str, Sequence[float]]) -> List[str]:
-    """The gate keys present, in the order char/word/decoder × g1/g2 (g2 absent for dtn_hs)."""
-    return [f"{c}_{g}" for c in COMPONENTS for g in GATES if f"{c}_{g}" in gates]
 
 
 def token_types(doc) -> List[str]:
@@ -133,55 +123,6 @@ def plot_sentence(
     plt.close(fig)
 
 
-# ------------------------------------------------------------------ a model's gates
-
-
-def load_pipeline(model: Union[str, Path]):
-    """``spacy.load`` with its failures as one-line GatesErrors (the CLIs print them)."""
-    return loading.load_pipeline(model, GatesError)
-
-
-def enable_gates(nlp, model: Union[str, Path]) -> None:
-    """Turn ``store_gates`` on; GatesError when the pipeline has no DTN gates to store."""
-    if "dtn_ner" not in nlp.pipe_names:
-        raise GatesError(f"{model}: no dtn_ner component in the pipeline {nlp.pipe_names}")
-    pipe = nlp.get_pipe("dtn_ner")
-    sharing = pipe.network.config.sharing
-    if sharing not in ("dtn", "dtn_hs"):
-        raise GatesError(f"{model}: sharing {sharing!r} has no gates (only dtn and dtn_hs do)")
-    pipe.store_gates = True
-
-
-def load_gated(model: Union[str, Path]):
-    """The pipeline with ``store_gates`` on; GatesError when it has no DTN gates."""
-    nlp = load_pipeline(model)
-    enable_gates(nlp, model)
-    return nlp
-
-
-def run_gates(
-    nlp, gold_docs: List[Any], spans_key: Optional[str] = None, require_gates: bool = True
-):
-    """Predicted docs (from the gold words, so tokens align with the gold) with their gates.
-
-    require_gates: check every doc got gate values (off for pipelines without gates, which
-        ``visualize`` shows too). With ``spans_key`` the entities are moved onto ``ents`` of a
-        new doc, and the gates go with them.
-    """
-    preds = predict_on_gold(nlp, gold_docs)
-    for i, doc in enumerate(preds):
-        if require_gates and len(doc) and not doc._.get(GATES_EXTENSION):
-            raise GatesError(f"doc {i}: the model wrote no gate values")
-    if spans_key is not None:
-        views = []
-        for i, doc in enumerate(preds):
-            view = with_predicted_ents(doc, spans_key, i)
-            view._.set(GATES_EXTENSION, doc._.get(GATES_EXTENSION))
-            views.append(view)
-        preds = views
-    return preds
-
-
 def gates(
     model: Union[str, Path], data: Path, output_dir: Path, *, sentence: int = 0,
     spans_key: Optional[str] = None,
@@ -229,8 +170,6 @@ def gates(
     if have_matplotlib():
         plot_sentence(png, words, gates, to_iobes(gold), to_iobes(pred))
         written.append(png.name)
-    from .visualize import build_page  # here: visualize imports this module
-
     title = f"DTN gates, doc {sentence} of {data.name}"
     page.write_text(build_page([gold], [pred], title=title, meta=f"model {model}",
                                start=sentence), encoding="utf8")

@@ -14,7 +14,7 @@ without errors; the inline script also draws the gate cells from the values each
 carries (compact: the BC5CDR test set's page is 12.5 MB instead of 55 MB with static cells).
 ``--serve PORT`` serves the same page with :mod:`http.server`.
 
-The model runs over docs built from the gold words (:func:`spacy_dtn.gates.run_gates`), so the
+The model runs over docs built from the gold words (:func:`spacy_dtn.tools.gated.run_gates`), so the
 predicted and gold spans share token offsets and the gates align with the tokens.
 """
 import html
@@ -24,8 +24,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 
 from wasabi import msg
 
-from .component import GATES_EXTENSION
-from .gates import GatesError, enable_gates, gate_names, load_pipeline, run_gates
+from ..extensions import GATES_EXTENSION
+from .gated import GatesError, enable_gates, gate_names, load_pipeline, run_gates
 
 Triple = Tuple[int, int, str]  # (start token, end token, label): what strict matching compares
 TP, FP, FN = "tp", "fp", "fn"

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from .loading import load_pipeline, one_line
-from .nn.iobes import biluo_to_iobes
+from ..iobes import biluo_to_iobes
 
 #: The scores ``spacy evaluate --output`` writes for an NER pipeline, under its names.
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type")
