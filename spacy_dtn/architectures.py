@@ -1,81 +1,24 @@
-"""Thinc architectures: ``spacy_dtn.DTNTagger.v1``/``v2`` and their default word embedding.
+"""The registered Thinc architectures, and nothing else (as spacy-transformers' own).
 
-The tagger is a Thinc model of two layers: a spaCy ``tok2vec`` (``model.get_ref("tok2vec")``;
-a listener works too) and a ``PyTorchWrapper`` whose shim (:mod:`spacy_dtn.layers.network_shim`)
-builds :class:`spacy_dtn.nn.DTNNetwork` when the model is initialised with its tasks
-(:class:`DTNTasks`) and saves it with its spec. Its input is a :class:`DTNInput` (docs, task,
-gold tag ids or None); arrays cross into PyTorch by ``xp2torch`` on the shim's device, so the
-same code runs under numpy and cupy. Only this module reaches into the shim; the rest of the
-plugin uses :func:`get_network`, :func:`get_labels` and :func:`drop_sources`.
+``spacy_dtn.DTNTagger.v1``/``v2`` (the tagger, :mod:`spacy_dtn.layers.tagger`),
+``spacy_dtn.WordEmbed.v1`` (its default word embedding) and
+``spacy_dtn.DTNTransitionModel.v1`` (``dtn_transition_ner``'s model,
+:mod:`spacy_dtn.layers.transition_model`). Each builder checks its settings and documents
+them; the layers they assemble live in :mod:`spacy_dtn.layers`.
 """
-import os
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
-import numpy
-import torch
-from spacy.attrs import ORTH
 from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
-from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
-from thinc.layers.pytorchwrapper import forward as pytorch_forward
-from thinc.types import Floats2d, Ints1d
+from thinc.api import Model
+from thinc.types import Floats2d
 
-from .layers.network_shim import NetworkShim, NetworkSpec
-from .layers.static_vectors import build_optional_vectors
-from .layers.transition_model import build_transition_models
-from .nn import DECODERS, DTNNetwork, NetworkConfig, parse_sharing
 from .label_maps import LabelMap
+from .layers.static_vectors import make_vectors_optional
+from .layers.tagger import DTNInput, DTNOutput, build_tagger
+from .layers.transition_model import build_transition_models
+from .nn import DECODERS, NetworkConfig, parse_sharing
 from .nn.network import UNANNOTATED
-
-
-def _single_thread_after_fork() -> None:
-    """``nlp.pipe(n_process=N)`` forks; an OpenMP pool used before the fork hangs the child.
-
-    Each worker process is one of N anyway, so it runs PyTorch on one thread.
-    """
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_single_thread_after_fork)
-
-
-@dataclass
-class DTNInput:
-    """One batch for the tagger: docs of one task, and gold tag ids (-1 = unknown) to train."""
-
-    docs: List[Doc]
-    task: str
-    gold: Optional[List[Ints1d]] = None
-    return_gates: bool = False
-
-
-@dataclass
-class DTNTasks:
-    """What the tagger's ``initialize`` builds its network for (its ``Y``): the target task
-    and each task's entity labels (the target's included)."""
-
-    target: str
-    labels: Dict[str, Sequence[str]]
-
-
-@dataclass
-class DTNOutput:
-    """What the tagger returns for the non-empty docs of a batch (``rows`` index ``docs``).
-
-    Arrays are flat: the tokens of ``docs[rows[0]]``, then of ``docs[rows[1]]``, ...
-    Training: ``loss`` (float), the network's loss averaged over the known tokens, computed
-    in PyTorch where the scores are (backpropagate from it with a gradient of 1.0), and
-    ``penalty`` (float), the weighted soft-sharing penalty, backpropagated with it.
-    Prediction: ``tags`` (N,) tag ids and ``gates`` ({"word_g1": (N,), ...}).
-    """
-
-    rows: List[int]
-    lengths: List[int]
-    loss: float = 0.0
-    penalty: float = 0.0
-    tags: Any = None
-    gates: Dict[str, Any] = field(default_factory=dict)
 
 
 def build_word_embed(
@@ -107,13 +50,7 @@ def build_word_embed(
     )
     embed.set_dim("nO", width)  # the tagger sizes its word encoder from it
     if include_static_vectors:
-        static = next(node for node in embed.walk() if node.name == "static_vectors")
-        optional = build_optional_vectors(static, width)
-        # Not spacy.util.replace_model_node: its walk would reach the new node, which holds
-        # `static` as its layer, and replace that too (a model containing itself).
-        for node in list(embed.walk()):
-            if node is not optional and static in node.layers:
-                node.layers[node.layers.index(static)] = optional
+        make_vectors_optional(embed, width)
     return embed
 
 
@@ -220,20 +157,8 @@ def build_dtn_tagger(
         )
     if unannotated != "O" and decoder != "lstm":
         raise ValueError(f"dtn_ner: unannotated = {unannotated!r} needs decoder = \"lstm\".")
-    wrapper = Model(
-        "dtn_pytorch",
-        pytorch_forward,
-        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
-        shims=[NetworkShim(config, mixed_precision=mixed_precision)],
-    )
-    return DTNTaggerModel(
-        "dtn_tagger",
-        _forward,
-        init=_init,
-        layers=[tok2vec, wrapper],
-        refs={"tok2vec": tok2vec},
-        attrs={"max_word_chars": max_word_chars, "word_width": word_width},
-    )
+    return build_tagger(tok2vec, config, max_word_chars=max_word_chars,
+                        mixed_precision=mixed_precision, word_width=word_width)
 
 
 def build_dtn_tagger_v1(
@@ -310,233 +235,3 @@ def build_dtn_transition_model(
         hidden_width=hidden_width, maxout_pieces=maxout_pieces, source=source,
         label_map=label_map,
     )
-
-
-class DTNTaggerModel(Model):
-    """The tagger's Thinc model; a subclass only to load what 0.1.0 saved.
-
-    0.1.0 kept the network's config and tasks in this model's attributes and saved bare
-    weights in the shim. Thinc loads the attributes before the shim, so once loaded, the
-    model hands them to the shim, which builds the network and loads its weights; the
-    attributes are then removed, and the model saves as any other.
-    """
-
-    __slots__ = ()
-
-    def from_dict(self, msg: Dict) -> "DTNTaggerModel":
-        super().from_dict(msg)
-        _load_saved_by_0_1_0(self)
-        return self
-
-    def _copy(self, seen=None) -> "DTNTaggerModel":
-        copied = super()._copy(seen)  # Thinc's copy is a plain Model
-        copied.__class__ = DTNTaggerModel
-        return copied
-
-
-def _load_saved_by_0_1_0(model: Model) -> None:
-    tasks = model.attrs.pop("tasks", None)
-    config = model.attrs.pop("network_config", None)
-    model.attrs.pop("mixed_precision", None)
-    shim = _shim(model)
-    if shim.legacy_state is None:
-        return
-    if tasks is None or config is None:
-        raise ValueError(
-            "dtn_ner: these weights were saved by spacy_dtn 0.1.0 without the tasks they were "
-            "trained for; train the pipeline again with this version."
-        )
-    config = NetworkConfig(**{**config, "word_width": _word_width(model)})
-    shim.load_legacy(config, tasks["target"], tasks["labels"])
-
-
-# The model's public API: the component and the tools use these, never the shim. --------
-
-
-def get_network(model: Model) -> DTNNetwork:
-    """The PyTorch network; built when the model is initialised with its tasks, or loaded."""
-    network = _shim(model).network
-    if network is None:
-        raise ValueError("The DTN network is not built yet: initialize the component first.")
-    return network
-
-
-def get_labels(model: Model) -> Dict[str, List[str]]:
-    """Each task's entity labels, the target's first; the target's only once the sources
-    are dropped; empty before the model is initialised."""
-    spec = _shim(model).spec
-    return {} if spec is None else spec.task_labels()
-
-
-def drop_sources(model: Model) -> None:
-    """Remove every source-only parameter (source LSTMs, tag embedding, output layer).
-
-    Target predictions are unchanged and the saved model is smaller; the model can no longer
-    train on source batches.
-    """
-    get_network(model)  # fails clearly before initialize
-    _shim(model).drop_sources()
-
-
-def set_drop_sources_on_load(model: Model, drop: bool) -> None:
-    """Drop the source-only parameters whenever weights are loaded (not saved: a setting)."""
-    _shim(model).drop_sources_on_load = drop
-
-
-def _shim(model: Model) -> NetworkShim:
-    return model.layers[1].shims[0]
-
-
-def _word_width(model: Model) -> int:
-    tok2vec = model.get_ref("tok2vec")
-    width = model.attrs["word_width"] or tok2vec.maybe_get_dim("nO")
-    if not width:
-        raise ValueError(
-            f"Cannot tell the width of the tok2vec layer {tok2vec.name!r}: set "
-            "'word_width' in the dtn_ner model config (the tok2vec's output width)."
-        )
-    return width
-
-
-def _init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[DTNTasks] = None) -> Model:
-    """Build a fresh network for the tasks ``Y`` (replacing any earlier one) and initialise
-    the tok2vec on the docs ``X``."""
-    shim = _shim(model)
-    if Y is not None:
-        config = replace(shim.config, word_width=_word_width(model))
-        tasks = sorted(Y.labels, key=lambda task: task != Y.target)  # the target first
-        labels = {task: list(Y.labels[task]) for task in tasks}
-        shim.build(NetworkSpec(config, Y.target, labels))
-    elif shim.network is None:
-        raise ValueError(
-            "dtn_ner: initialize the tagger with its tasks, model.initialize(X=docs, "
-            "Y=DTNTasks(target, labels)): its network is built from them."
-        )
-    docs = X.docs if isinstance(X, DTNInput) else X
-    model.get_ref("tok2vec").initialize(X=docs)
-    return model
-
-
-def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Callable]:
-    """Tag the non-empty docs of ``X``: the one place where empty docs are left out.
-
-    A batch of empty docs only does not reach the tok2vec (spaCy's embeddings fail on it);
-    any other batch reaches it whole, as a listener expects the batch its tok2vec saw.
-    """
-    rows = [i for i, doc in enumerate(X.docs) if len(doc)]
-    lengths = [len(X.docs[i]) for i in rows]
-    if not rows:
-        return DTNOutput(rows=[], lengths=[]), lambda d: []
-    tok2vec = model.get_ref("tok2vec")
-    tokvecs, backprop_tok2vec = tok2vec(X.docs, is_train)
-    wrapper = model.layers[1]
-    expected = get_network(model).config.word_width
-    if tokvecs[rows[0]].shape[1] != expected:
-        raise ValueError(
-            f"dtn_ner: the tok2vec gives {tokvecs[rows[0]].shape[1]}-d vectors but the network "
-            f"expects {expected}: set components.dtn_ner.model.word_width to the tok2vec's "
-            "output width (for a transformer, its hidden_size)."
-        )
-    batch = _featurize(model, X, rows, [tokvecs[i] for i in rows], lengths)
-    Y, backprop_wrapper = wrapper(batch, is_train)
-    if X.gold is not None:
-        output = DTNOutput(rows=rows, lengths=lengths, loss=Y[0], penalty=Y[1])
-    else:
-        output = DTNOutput(rows=rows, lengths=lengths, tags=Y[0], gates=Y[1])
-
-    def backprop(d_output) -> List[Doc]:
-        d_words = backprop_wrapper(d_output)
-        d_kept = model.ops.unflatten(d_words, lengths)
-        d_tokvecs = [model.ops.alloc2f(*vec.shape) for vec in tokvecs]
-        for i, d in zip(rows, d_kept):
-            d_tokvecs[i] = d
-        return backprop_tok2vec(d_tokvecs)
-
-    return output, backprop
-
-
-@dataclass
-class _Batch:
-    words: Any  # (N, W) xp floats, flat
-    char_ids: Any  # (U, L) xp ints
-    char_lengths: numpy.ndarray  # (U,)
-    token_index: Any  # (N,) xp ints
-    lengths: numpy.ndarray  # (B,)
-    task: str
-    gold: Any  # (N,) xp ints or None
-    return_gates: bool
-
-
-def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> _Batch:
-    """Flatten the word vectors and encode each distinct word's characters once per batch."""
-    ops = model.ops
-    docs = [X.docs[i] for i in rows]
-    orths = numpy.concatenate([doc.to_array(ORTH) for doc in docs])
-    unique, inverse = numpy.unique(orths, return_inverse=True)
-    strings = docs[0].vocab.strings
-    buckets = get_network(model).config.n_char_buckets
-    max_chars = model.attrs["max_word_chars"]
-    char_codes = [_char_codes(strings[int(key)], max_chars) for key in unique]
-    char_lengths = numpy.array([len(c) for c in char_codes], dtype="int64")
-    char_ids = numpy.zeros((len(unique), int(char_lengths.max())), dtype="int64")
-    for i, codes in enumerate(char_codes):
-        char_ids[i, : len(codes)] = codes % (buckets - 1) + 1
-    gold = None
-    if X.gold is not None:
-        gold = ops.asarray(numpy.concatenate([ops.to_numpy(X.gold[i]) for i in rows]))
-    return _Batch(
-        words=ops.flatten(tokvecs),
-        char_ids=ops.asarray(char_ids),
-        char_lengths=char_lengths,
-        token_index=ops.asarray(inverse.reshape(-1).astype("int64")),
-        lengths=numpy.array(lengths, dtype="int64"),
-        task=X.task,
-        gold=gold,
-        return_gates=X.return_gates,
-    )
-
-
-def _char_codes(text: str, max_chars: int) -> numpy.ndarray:
-    """Unicode code points of a word; a long word keeps its first and last halves."""
-    if len(text) > max_chars:
-        half = max_chars // 2
-        text = text[:half] + text[-(max_chars - half):]
-    return numpy.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype("int64")
-
-
-def _convert_inputs(model: Model, batch: _Batch, is_train: bool):
-    device = model.shims[0].device
-    words = xp2torch(batch.words, requires_grad=is_train, device=device)
-    kwargs = {"task": batch.task, "return_gates": batch.return_gates}
-    if batch.gold is not None:
-        kwargs["gold"] = xp2torch(batch.gold, device=device)
-    args = (
-        words,
-        xp2torch(batch.char_ids, device=device),
-        torch.from_numpy(batch.char_lengths),  # packing wants CPU lengths
-        xp2torch(batch.token_index, device=device),
-        torch.from_numpy(batch.lengths),
-    )
-
-    def reverse(d_inputs: ArgsKwargs):
-        return torch2xp(d_inputs.args[0])
-
-    return ArgsKwargs(args=args, kwargs=kwargs), reverse
-
-
-def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
-    batch, (first, second) = inputs_outputs
-    if batch.gold is None:
-        gates = {name: torch2xp(value) for name, value in second.items()}
-        return (torch2xp(first), gates), lambda d: None
-    loss, penalty = first, second
-    penalty_value = float(penalty.detach()) if penalty is not None else 0.0
-
-    def backprop(d_loss: float) -> ArgsKwargs:
-        tensors, grads = [loss], [torch.full_like(loss, d_loss)]
-        if penalty is not None:
-            tensors.append(penalty)
-            grads.append(torch.full_like(penalty, d_loss))
-        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
-
-    return (float(loss.detach()), penalty_value), backprop

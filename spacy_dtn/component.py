@@ -24,12 +24,12 @@ from thinc.api import Config, Model, set_dropout_rate
 from wasabi import msg
 
 from .extensions import GATES_EXTENSION
-from .architectures import (
+from .iobes import TagSet
+from .layers.static_vectors import adopt_vectors
+from .layers.tagger import (
     DTNInput, DTNOutput, DTNTasks, drop_sources, get_labels, get_network,
     set_drop_sources_on_load,
 )
-from .layers.static_vectors import adopt_vectors
-from .nn import TagSet
 from .tasks import TARGET, batch_task, get_task
 
 if not Doc.has_extension(GATES_EXTENSION):

@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from spacy_dtn import set_task
-from spacy_dtn.architectures import DTNInput, _featurize, get_network
+from spacy_dtn.layers.tagger import DTNInput, _featurize, get_network
 from spacy_dtn.layers.network_shim import read_state_dict
 from spacy_dtn.nn import DTNNetwork, NetworkConfig
 

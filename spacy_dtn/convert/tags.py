@@ -84,11 +84,6 @@ def to_biluo(tags: Sequence[str], scheme: str) -> List[str]:
     return iob_to_biluo(list(tags))
 
 
-def to_iob2(tags: Sequence[str], scheme: str) -> List[str]:
-    """The same entities in IOB2 (the normal form used for round trips)."""
-    return biluo_to_iob(to_biluo(tags, scheme))
-
-
 def from_biluo(tags: Sequence[str], scheme: str = "IOB2") -> List[str]:
     """BILUO tags rewritten in ``scheme`` (IOB1, IOB2 or IOBES)."""
     scheme = normalise_scheme(scheme) or "IOB2"

@@ -3,10 +3,11 @@
 spaCy's ``ner`` reads its tokens through a ``tok2vec``: an embedding (``MultiHashEmbed``) and
 a context encoder (``MaxoutWindowEncoder``). Here the embedding is shared by every task, as
 the DTN's word embeddings are, and the context encoder is the component under the DTN's
-sharing schemes (DESIGN.md, eq. 1–4): copies of the encoder, run on the same embeddings,
-make ``h_hard`` (shared with the source), ``h_soft`` (the task's own, pulled towards the
-other task's by ``λ·‖θ_target − θ_source‖²``) and ``h_ind`` (the target's own), and two
-per-token scalar gates mix them::
+sharing schemes (the paper's eq. 1–4, as :mod:`spacy_dtn.nn.sharing` implements them in
+PyTorch): copies of the encoder, run on the same embeddings, make ``h_hard`` (shared with
+the source), ``h_soft`` (the task's own, pulled towards the other task's by
+``λ·‖θ_target − θ_source‖²``) and ``h_ind`` (the target's own), and two per-token scalar
+gates mix them::
 
     g1 = σ(Q·h_soft + R·h_hard + S·a + b1)     o_shared = (1 − g1)·h_hard + g1·h_soft
     g2 = σ(T·h_ind + U·o_shared + V·a + b2)    o_target = (1 − g2)·h_ind + g2·o_shared

@@ -1,4 +1,8 @@
-"""The Thinc shim around :class:`spacy_dtn.nn.DTNNetwork`: it builds, trains and saves it.
+"""The network's Thinc layer: a ``PyTorchWrapper`` around :class:`spacy_dtn.nn.DTNNetwork`.
+
+Its shim builds, trains and saves the network; its ``convert_inputs``/``convert_outputs``
+carry a :class:`NetworkBatch` into PyTorch by ``xp2torch`` on the shim's device (so the same
+code runs under numpy and cupy) and the network's loss or tags and gates back.
 
 As spacy-transformers' ``HFShim`` carries the transformer's config with its weights, this
 shim saves what the network is built from (:class:`NetworkSpec`: sizes and rates, the target,
@@ -7,14 +11,60 @@ the network from it on load. A saved pipeline therefore needs nothing outside it
 load, and the component keeps no copy of the labels.
 """
 import io
+import os
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+import numpy
 import srsly
 import torch
-from thinc.api import PyTorchGradScaler, PyTorchShim, get_torch_default_device
+from thinc.api import (ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim,
+                       get_torch_default_device, torch2xp, xp2torch)
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
 
 from ..nn import DTNNetwork, NetworkConfig
+
+
+def _single_thread_after_fork() -> None:
+    """``nlp.pipe(n_process=N)`` forks; an OpenMP pool used before the fork hangs the child.
+
+    Each worker process is one of N anyway, so it runs PyTorch on one thread.
+    """
+    torch.set_num_threads(1)
+
+
+_fork_hook = []  # registered once, by the first shim: a process without one never forks it
+
+
+def _register_fork_hook() -> None:
+    if not _fork_hook:
+        os.register_at_fork(after_in_child=_single_thread_after_fork)
+        _fork_hook.append(_single_thread_after_fork)
+
+
+def build_network_layer(config: NetworkConfig, *, mixed_precision: bool = False) -> Model:
+    """The ``PyTorchWrapper`` of a network of ``config``: input a :class:`NetworkBatch`,
+    output the loss and penalty (training) or the tags and gates (prediction)."""
+    return Model(
+        "dtn_pytorch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[NetworkShim(config, mixed_precision=mixed_precision)],
+    )
+
+
+@dataclass
+class NetworkBatch:
+    """A batch as the network reads it (the tagger featurises it from its docs)."""
+
+    words: Any  # (N, W) xp floats, flat
+    char_ids: Any  # (U, L) xp ints
+    char_lengths: numpy.ndarray  # (U,)
+    token_index: Any  # (N,) xp ints
+    lengths: numpy.ndarray  # (B,)
+    task: str
+    gold: Any  # (N,) xp ints or None
+    return_gates: bool
 
 
 @dataclass
@@ -75,6 +125,7 @@ class NetworkShim(PyTorchShim):
             None, mixed_precision=mixed_precision,
             grad_scaler=PyTorchGradScaler(enabled=mixed_precision),
         )
+        _register_fork_hook()
         self.config = config
         self.spec: Optional[NetworkSpec] = None
         self.drop_sources_on_load = False
@@ -176,3 +227,41 @@ class NetworkShim(PyTorchShim):
 def read_state_dict(state: bytes, device: torch.device) -> Dict[str, torch.Tensor]:
     """Parameters only: ``weights_only`` refuses pickled objects; mapped to this device."""
     return torch.load(io.BytesIO(state), map_location=device, weights_only=True)
+
+
+def _convert_inputs(model: Model, batch: NetworkBatch, is_train: bool):
+    device = model.shims[0].device
+    words = xp2torch(batch.words, requires_grad=is_train, device=device)
+    kwargs = {"task": batch.task, "return_gates": batch.return_gates}
+    if batch.gold is not None:
+        kwargs["gold"] = xp2torch(batch.gold, device=device)
+    args = (
+        words,
+        xp2torch(batch.char_ids, device=device),
+        torch.from_numpy(batch.char_lengths),  # packing wants CPU lengths
+        xp2torch(batch.token_index, device=device),
+        torch.from_numpy(batch.lengths),
+    )
+
+    def reverse(d_inputs: ArgsKwargs):
+        return torch2xp(d_inputs.args[0])
+
+    return ArgsKwargs(args=args, kwargs=kwargs), reverse
+
+
+def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
+    batch, (first, second) = inputs_outputs
+    if batch.gold is None:
+        gates = {name: torch2xp(value) for name, value in second.items()}
+        return (torch2xp(first), gates), lambda d: None
+    loss, penalty = first, second
+    penalty_value = float(penalty.detach()) if penalty is not None else 0.0
+
+    def backprop(d_loss: float) -> ArgsKwargs:
+        tensors, grads = [loss], [torch.full_like(loss, d_loss)]
+        if penalty is not None:
+            tensors.append(penalty)
+            grads.append(torch.full_like(penalty, d_loss))
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+    return (float(loss.detach()), penalty_value), backprop

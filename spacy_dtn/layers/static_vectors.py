@@ -78,6 +78,17 @@ def build_optional_vectors(static_vectors: Model, width: int) -> Model[List[Doc]
     )
 
 
+def make_vectors_optional(embed: Model, width: int) -> None:
+    """Put :func:`build_optional_vectors` in place of ``embed``'s ``static_vectors`` node."""
+    static = next(node for node in embed.walk() if node.name == "static_vectors")
+    optional = build_optional_vectors(static, width)
+    # Not spacy.util.replace_model_node: its walk would reach the new node, which holds
+    # `static` as its layer, and replace that too (a model containing itself).
+    for node in list(embed.walk()):
+        if node is not optional and static in node.layers:
+            node.layers[node.layers.index(static)] = optional
+
+
 def adopt_vectors(model: Model, vectors) -> None:
     """Give each of ``model``'s vectors layers that was trained with vectors but holds no
     table (saved before layers kept theirs) the ``vectors`` of the pipeline it is loaded
