@@ -16,12 +16,10 @@ import numpy
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
-from wasabi import msg
 
 from .extensions import GATES_EXTENSION
 from .iobes import TagSet
@@ -30,7 +28,7 @@ from .layers.tagger import (
     DTNInput, DTNOutput, DTNTasks, drop_sources, get_labels, get_network,
     set_drop_sources_on_load,
 )
-from .tasks import TARGET, batch_task, get_task
+from .tasks import TARGET, batch_task, get_task, skip_batch
 
 if not Doc.has_extension(GATES_EXTENSION):
     Doc.set_extension(GATES_EXTENSION, default=None)
@@ -59,7 +57,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "spans_key": None,
         "store_gates": False,
         "drop_source": False,
-        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "scorer": {"@scorers": "spacy_dtn.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
@@ -85,11 +83,13 @@ def make_dtn_ner(
         Figure 4). If in doubt, false.
     drop_source (bool): Drop the source-only parameters whenever the pipeline is loaded
         (for inference: the target's entities are unchanged). If in doubt, false.
-    scorer (Optional[Callable]): Scores ``doc.ents`` when ``spans_key`` is null. With
-        ``spans_key`` the entities are scored as spaCy scores spans, under
+    scorer (Optional[Callable]): Called with ``spans_key`` (the component's ``cfg``, as
+        spaCy's ``spancat`` does). The default, ``spacy_dtn.ner_scorer.v1``
+        (:mod:`spacy_dtn.scorers`), scores ``doc.ents`` as spaCy's ``ner`` scorer does when
+        ``spans_key`` is null; with ``spans_key`` it scores the spans under
         ``spans_{spans_key}_p/r/f`` (set ``[training.score_weights]`` to
         ``spans_{spans_key}_f``), so a ``ner`` beside keeps its own ``ents_*``. If in doubt,
-        spaCy's ``spacy.ner_scorer.v1`` (the default).
+        ``spacy_dtn.ner_scorer.v1``.
     """
     return DTNEntityRecognizer(
         nlp.vocab, model, name, spans_key=spans_key, store_gates=store_gates,
@@ -117,14 +117,19 @@ class DTNEntityRecognizer(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.spans_key = spans_key
+        # What Pipe.score hands the scorer, as spancat's cfg. Saved with the pipeline, never
+        # loaded back (see from_disk): spans_key is a setting of the config, changeable on load.
+        self.cfg = {"spans_key": spans_key}
         self.store_gates = store_gates
         self.drop_source = drop_source
         set_drop_sources_on_load(model, drop_source)
-        # None: TrainablePipe then saves and loads no cfg file (a 0.1.0 pipeline's is unread).
-        self.cfg = None
         self._added_labels: List[str] = []  # add_label's, until initialize
         self._skipped_batches: Dict[str, int] = {}
+
+    @property
+    def spans_key(self) -> Optional[str]:
+        """Where the entities go: ``doc.spans[spans_key]``, or ``doc.ents`` when None."""
+        return self.cfg["spans_key"]
 
     # Labels and tasks -------------------------------------------------------------------
 
@@ -194,15 +199,17 @@ class DTNEntityRecognizer(TrainablePipe):
     # Loading ----------------------------------------------------------------------------
 
     def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "DTNEntityRecognizer":
-        """Load as any ``TrainablePipe``; a model saved before models kept their vectors
-        table takes the pipeline's (:func:`spacy_dtn.layers.static_vectors.adopt_vectors`)."""
-        super().from_bytes(bytes_data, exclude=exclude)
+        """Load as any ``TrainablePipe`` but for ``cfg``, which the config sets (a pipeline
+        saved by 0.1.0 kept other things there); a model saved before models kept their
+        vectors table takes the pipeline's
+        (:func:`spacy_dtn.layers.static_vectors.adopt_vectors`)."""
+        super().from_bytes(bytes_data, exclude=(*exclude, "cfg"))
         adopt_vectors(self.model, self.vocab.vectors)
         return self
 
     def from_disk(self, path, *, exclude=tuple()) -> "DTNEntityRecognizer":
-        """Load as any ``TrainablePipe``; as :meth:`from_bytes` for the vectors."""
-        super().from_disk(path, exclude=exclude)
+        """Load as :meth:`from_bytes` does."""
+        super().from_disk(path, exclude=(*exclude, "cfg"))
         adopt_vectors(self.model, self.vocab.vectors)
         return self
 
@@ -229,7 +236,8 @@ class DTNEntityRecognizer(TrainablePipe):
         network = self.network
         if task not in network.tagsets:
             if task in self.label_data:
-                self._skip_batch(task)
+                skip_batch(self._skipped_batches, self.name, self.network.config.sharing,
+                           list(network.tagsets), task)
                 return losses
             raise ValueError(
                 f"dtn_ner got a batch of task {task!r}, which it was not initialized with "
@@ -251,15 +259,6 @@ class DTNEntityRecognizer(TrainablePipe):
         key = f"{self.name}:{task}"
         losses[key] = losses.get(key, 0.0) + total
         return losses
-
-    def _skip_batch(self, task: str) -> None:
-        count = self._skipped_batches.get(task, 0)
-        if count == 0:
-            msg.warn(
-                f"dtn_ner: sharing '{self.network.config.sharing}' trains the target only; "
-                f"batches of task {task!r} are skipped (counted in .skipped_batches)."
-            )
-        self._skipped_batches[task] = count + 1
 
     @property
     def skipped_batches(self) -> Dict[str, int]:
@@ -323,19 +322,3 @@ class DTNEntityRecognizer(TrainablePipe):
                 doc.ents = spans_by_doc[doc_index]
             else:
                 doc.spans[key] = spans_by_doc[doc_index]
-
-    def score(self, examples: Iterable[Example], **kwargs) -> Dict:
-        """The target entities' scores: the ``scorer``'s (``ents_p/r/f``, ``ents_per_type``)
-        or, with ``spans_key``, ``spans_{key}_p/r/f`` and ``spans_{key}_per_type``."""
-        validate_examples(examples, "DTNEntityRecognizer.score")
-        key = self.spans_key
-        if key is None:
-            if self.scorer is None:
-                return Scorer.score_spans(examples, "ents", **kwargs)
-            return self.scorer(examples, **kwargs)
-
-        def getter(doc: Doc, attr: str) -> Iterable[Span]:
-            # Predictions live in doc.spans[key]; gold entities in doc.ents.
-            return doc.spans[key] if key in doc.spans else doc.ents
-
-        return Scorer.score_spans(examples, f"spans_{key}", getter=getter, **kwargs)

@@ -6,7 +6,8 @@ under :data:`TASK_KEY`. The reader ``spacy_dtn.TransferCorpus.v1`` sets it; an e
 it is a target example, so ``dtn_ner`` also trains through plain ``nlp.initialize`` and
 ``nlp.update`` like any spaCy component.
 """
-from typing import Iterable, List
+import warnings
+from typing import Dict, Iterable, List, Sequence
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -36,3 +37,20 @@ def batch_task(examples: Iterable[Example]) -> str:
             "'spacy_dtn.batch_by_task.v1' (or update on one task at a time)."
         )
     return tasks[0]
+
+
+def skip_batch(
+    counts: Dict[str, int], component: str, sharing: str, trained: Sequence[str], task: str
+) -> None:
+    """Count a batch of ``task`` that ``component`` leaves out, its sharing setting giving the
+    task no parameters (``baseline`` trains the target only); a ``UserWarning`` the first time.
+
+    Both components report skipped batches this way: the warning, and ``counts`` as their
+    ``skipped_batches``.
+    """
+    if task not in counts:
+        warnings.warn(
+            f"{component}: sharing {sharing!r} trains the tasks {list(trained)}; batches of "
+            f"task {task!r} are skipped (counted in .skipped_batches)"
+        )
+    counts[task] = counts.get(task, 0) + 1
