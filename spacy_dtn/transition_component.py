@@ -7,8 +7,7 @@ per task (spaCy's ``EntityRecognizer`` with ``spacy.TransitionBasedParser.v2``).
 ``spacy.Tok2Vec.v2`` does. Examples carry their task as for ``dtn_ner``
 (:mod:`spacy_dtn.tasks`); the target's entities go to ``doc.ents``.
 """
-import warnings
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import srsly
 from spacy import util
@@ -21,7 +20,7 @@ from thinc.api import Config, Model
 
 from .layers.gated_encoder import add_share_grad, share_penalty
 from .layers.transition_model import action_names, soft_pair, tied_actions
-from .tasks import TARGET, get_task
+from .tasks import TARGET, get_task, skip_batch
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -101,7 +100,7 @@ class DTNTransitionNER(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.cfg = {"tasks": list(model.attrs["tasks"]), "sharing": model.attrs["sharing"]}
-        self.skipped_batches: Dict[str, int] = {}
+        self._skipped_batches: Dict[str, int] = {}
         self.recognizers: Dict[str, EntityRecognizer] = {
             task: EntityRecognizer(
                 vocab, model.get_ref(task), name=f"{name}:{task}",
@@ -190,7 +189,7 @@ class DTNTransitionNER(TrainablePipe):
             by_task.setdefault(get_task(eg), []).append(eg)
         for task, task_examples in by_task.items():
             if task not in self.recognizers:
-                self._skip_batch(task)
+                skip_batch(self._skipped_batches, self.name, self.cfg["sharing"], self.tasks, task)
                 continue
             key = f"{self.name}:{task}"
             before = losses.get(key, 0.0)
@@ -203,14 +202,10 @@ class DTNTransitionNER(TrainablePipe):
             self.finish_update(sgd)
         return losses
 
-    def _skip_batch(self, task: str) -> None:
-        """Count a batch of a task the model has no recognizer for; warn the first time."""
-        if task not in self.skipped_batches:
-            warnings.warn(
-                f"{self.name}: sharing {self.cfg['sharing']!r} trains the tasks {self.tasks}; "
-                f"batches of task {task!r} are skipped (counted in .skipped_batches)"
-            )
-        self.skipped_batches[task] = self.skipped_batches.get(task, 0) + 1
+    @property
+    def skipped_batches(self) -> Dict[str, int]:
+        """Batches left out because the sharing setting gives their task no parameters."""
+        return dict(self._skipped_batches)
 
     def finish_update(self, sgd) -> None:
         """Update every parameter once; tied output rows (``label_map``) stay one row."""
@@ -261,58 +256,41 @@ class DTNTransitionNER(TrainablePipe):
             "dtn_transition_ner computes its loss inside each task's EntityRecognizer.update"
         )
 
-    def to_bytes(self, *, exclude=tuple()) -> bytes:
-        serializers = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: self.model.to_bytes(),
-        }
+    def _parts(self) -> Dict[str, Tuple[Callable[[], bytes], Callable[[bytes], None]]]:
+        """What is saved besides the vocab, as (dump, load) of bytes, one file each on disk:
+        the cfg, each task's actions, then the model (loaded last: :meth:`_load_model`)."""
+        parts = {"cfg": (lambda: srsly.json_dumps(self.cfg).encode("utf8"),
+                         lambda b: self.cfg.update(srsly.json_loads(b)))}
         for task, recognizer in self.recognizers.items():
-            serializers[f"moves_{task}"] = (
-                lambda r=recognizer: r.moves.to_bytes(exclude=["strings"])
+            parts[f"moves_{task}"] = (
+                lambda r=recognizer: r.moves.to_bytes(exclude=["strings"]),
+                lambda b, r=recognizer: r.moves.from_bytes(b, exclude=["strings"]),
             )
+        parts["model"] = (self.model.to_bytes, self._load_model)
+        return parts
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serializers = {"vocab": lambda: self.vocab.to_bytes(exclude=exclude)}
+        serializers.update({name: dump for name, (dump, _) in self._parts().items()})
         return util.to_bytes(serializers, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "DTNTransitionNER":
-        deserializers = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": lambda b: None,
-        }
-        for task, recognizer in self.recognizers.items():
-            deserializers[f"moves_{task}"] = (
-                lambda b, r=recognizer: r.moves.from_bytes(b, exclude=["strings"])
-            )
-        data = util.from_bytes(bytes_data, deserializers, exclude)
-        if "model" not in exclude:
-            self._load_model(data["model"])
+        deserializers = {"vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude)}
+        deserializers.update({name: load for name, (_, load) in self._parts().items()})
+        util.from_bytes(bytes_data, deserializers, exclude)
         return self
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
-        serializers = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "model": lambda p: self.model.to_disk(p),
-        }
-        for task, recognizer in self.recognizers.items():
-            serializers[f"moves_{task}"] = (
-                lambda p, r=recognizer: r.moves.to_disk(p, exclude=["strings"])
-            )
+        serializers = {"vocab": lambda p: self.vocab.to_disk(p, exclude=exclude)}
+        serializers.update({name: lambda p, dump=dump: p.write_bytes(dump())
+                            for name, (dump, _) in self._parts().items()})
         util.to_disk(path, serializers, exclude)
 
     def from_disk(self, path, *, exclude=tuple()) -> "DTNTransitionNER":
-        deserializers = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": lambda p: None,
-        }
-        for task, recognizer in self.recognizers.items():
-            deserializers[f"moves_{task}"] = (
-                lambda p, r=recognizer: r.moves.from_disk(p, exclude=["strings"])
-            )
+        deserializers = {"vocab": lambda p: self.vocab.from_disk(p, exclude=exclude)}
+        deserializers.update({name: lambda p, load=load: load(p.read_bytes())
+                              for name, (_, load) in self._parts().items()})
         util.from_disk(path, deserializers, exclude)
-        if "model" not in exclude:
-            self._load_model((util.ensure_path(path) / "model").read_bytes())
         return self
 
     def _load_model(self, data: bytes) -> None:
