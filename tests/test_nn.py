@@ -15,6 +15,9 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+SIZES = dict(target="target", sources=["source"], out_width=2, gate_input_width=1)
+
+
 def dummy_rnn() -> nn.Module:
     return nn.Linear(2, 2)
 
@@ -26,7 +29,7 @@ def set_linear(layer: nn.Linear, weights, bias) -> None:
 
 
 def test_gate_arithmetic_matches_hand_computation():
-    component = SharedComponent("dtn", dummy_rnn, "target", ["source"], 2, 1)
+    component = SharedComponent("dtn", dummy_rnn, **SIZES)
     # Q, R, S and b_g1; then T, U, V and b_g2.
     set_linear(component.gate1, [0.1, 0.2, 0.3, -0.1, 0.5], -0.2)
     set_linear(component.gate2, [1.0, -1.0, 0.5, 0.0, -0.25], 0.1)
@@ -45,7 +48,7 @@ def test_gate_arithmetic_matches_hand_computation():
 
 
 def test_source_output_is_the_sum_of_its_soft_and_the_hard_path():
-    component = SharedComponent("dtn", dummy_rnn, "target", ["source"], 2, 1)
+    component = SharedComponent("dtn", dummy_rnn, **SIZES)
     out, gates = component.combine(
         "source", [torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, -4.0]])], torch.zeros(1, 1)
     )
@@ -54,7 +57,7 @@ def test_source_output_is_the_sum_of_its_soft_and_the_hard_path():
 
 
 def test_dtn_hs_has_no_second_gate():
-    component = SharedComponent("dtn_hs", dummy_rnn, "target", ["source"], 2, 1)
+    component = SharedComponent("dtn_hs", dummy_rnn, **SIZES)
     assert not hasattr(component, "gate2") and not hasattr(component, "ind")
     assert len(component.paths("target")) == 2
     set_linear(component.gate1, [0.0, 0.0, 0.0, 0.0, 0.0], 0.0)  # g1 = 0.5
@@ -66,7 +69,7 @@ def test_dtn_hs_has_no_second_gate():
 
 
 def test_soft_penalty_is_squared_distance_between_task_parameters():
-    component = SharedComponent("S", dummy_rnn, "target", ["source"], 2, 1)
+    component = SharedComponent("S", dummy_rnn, **SIZES)
     with torch.no_grad():
         component.own["target"].weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
         component.own["target"].bias.copy_(torch.tensor([0.0, 1.0]))
@@ -74,8 +77,8 @@ def test_soft_penalty_is_squared_distance_between_task_parameters():
         component.own["source"].bias.copy_(torch.tensor([2.0, 1.0]))
     # (2-0)² + (3-0)² + (0-2)² = 4 + 9 + 4
     assert component.share_penalty().item() == pytest.approx(17.0)
-    assert SharedComponent("H", dummy_rnn, "target", ["source"], 2, 1).share_penalty() is None
-    assert SharedComponent("I", dummy_rnn, "target", ["source"], 2, 1).share_penalty() is None
+    assert SharedComponent("H", dummy_rnn, **SIZES).share_penalty() is None
+    assert SharedComponent("I", dummy_rnn, **SIZES).share_penalty() is None
 
 
 def test_network_penalty_is_lambda_times_the_sum_over_soft_components():
@@ -90,10 +93,10 @@ def test_network_penalty_is_lambda_times_the_sum_over_soft_components():
 
 
 def test_hard_shares_one_module_and_independent_separates():
-    hard = SharedComponent("H", dummy_rnn, "target", ["source"], 2, 1)
+    hard = SharedComponent("H", dummy_rnn, **SIZES)
     assert hard.paths("target")[0] is hard.paths("source")[0]
     assert len(list(hard.parameters())) == 2  # one weight, one bias: a single set
-    ind = SharedComponent("I", dummy_rnn, "target", ["source"], 2, 1)
+    ind = SharedComponent("I", dummy_rnn, **SIZES)
     assert ind.paths("target")[0] is not ind.paths("source")[0]
 
 

@@ -30,6 +30,7 @@ class Decoder(nn.Module):
     def __init__(
         self,
         scheme: str,
+        *,
         target: str,
         sources: Sequence[str],
         tag_counts: Dict[str, int],
@@ -84,7 +85,8 @@ class Decoder(nn.Module):
             return nn.LSTM(in_width + tag_embed, hidden, batch_first=True)
 
         self.shared = SharedComponent(
-            scheme, make_rnn, target, sources, hidden, in_width + tag_embed
+            scheme, make_rnn, target=target, sources=sources, out_width=hidden,
+            gate_input_width=in_width + tag_embed,
         )
 
     def tag_table(self, task: str) -> torch.Tensor:

@@ -32,6 +32,7 @@ class CharEncoder(nn.Module):
     def __init__(
         self,
         scheme: str,
+        *,
         target: str,
         sources: Sequence[str],
         n_buckets: int,
@@ -45,7 +46,8 @@ class CharEncoder(nn.Module):
         def make_rnn() -> nn.Module:
             return nn.LSTM(char_embed, char_hidden, batch_first=True, bidirectional=True)
 
-        self.shared = SharedComponent(scheme, make_rnn, target, sources, self.width, char_embed)
+        self.shared = SharedComponent(scheme, make_rnn, target=target, sources=sources,
+                                      out_width=self.width, gate_input_width=char_embed)
         # Plain attributes, never saved: the caches by task and the weights they hold for.
         self.caches: Dict[str, WordCache] = {}
         self.cached_weights: Optional[torch.Tensor] = None
@@ -186,7 +188,8 @@ class WordEncoder(nn.Module):
     """``m_t = [h_c ; emb_word(x_t)]`` → ``h_t = [→h_t ; ←h_t]`` at every position."""
 
     def __init__(
-        self, scheme: str, target: str, sources: Sequence[str], in_width: int, word_hidden: int
+        self, scheme: str, *, target: str, sources: Sequence[str], in_width: int,
+        word_hidden: int,
     ):
         super().__init__()
         self.width = 2 * word_hidden
@@ -194,7 +197,8 @@ class WordEncoder(nn.Module):
         def make_rnn() -> nn.Module:
             return nn.LSTM(in_width, word_hidden, batch_first=True, bidirectional=True)
 
-        self.shared = SharedComponent(scheme, make_rnn, target, sources, self.width, in_width)
+        self.shared = SharedComponent(scheme, make_rnn, target=target, sources=sources,
+                                      out_width=self.width, gate_input_width=in_width)
 
     def forward(self, task: str, m: torch.Tensor, packing: Packing) -> Tuple[torch.Tensor, Gates]:
         """``m`` (N, in_width) in packed order → (N, width) in packed order."""

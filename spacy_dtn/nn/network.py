@@ -120,16 +120,17 @@ class DTNNetwork(nn.Module):
             self.register_buffer(f"allowed_{task}", allowed, persistent=False)
             self.register_buffer(f"end_ok_{task}", end_ok, persistent=False)
         self.char = CharEncoder(
-            schemes[0], target, self.sources, config.n_char_buckets, config.char_embed,
-            config.char_hidden,
+            schemes[0], target=target, sources=self.sources, n_buckets=config.n_char_buckets,
+            char_embed=config.char_embed, char_hidden=config.char_hidden,
         )
         self.word = WordEncoder(
-            schemes[1], target, self.sources, self.char.width + config.word_width,
-            config.word_hidden,
+            schemes[1], target=target, sources=self.sources,
+            in_width=self.char.width + config.word_width, word_hidden=config.word_hidden,
         )
         self.decoder = Decoder(
-            schemes[2], target, self.sources, {t: len(s) for t, s in self.tagsets.items()},
-            self.word.width, config.tag_embed, config.decoder_hidden,
+            schemes[2], target=target, sources=self.sources,
+            tag_counts={t: len(s) for t, s in self.tagsets.items()}, in_width=self.word.width,
+            tag_embed=config.tag_embed, hidden=config.decoder_hidden,
             tied_tags={
                 source: tied_tags(self.tagsets[source], self.tagsets[target], label_maps[source])
                 for source in self.sources if label_maps[source]

@@ -28,6 +28,7 @@ class SharedComponent(nn.Module):
         self,
         scheme: str,
         make_rnn: Callable[[], nn.Module],
+        *,
         target: str,
         sources: Sequence[str],
         out_width: int,
