@@ -119,22 +119,6 @@ def _load_saved_by_0_1_0(model: Model) -> None:
     shim.load_legacy(config, tasks["target"], tasks["labels"])
 
 
-def _load_saved_by_0_1_0(model: Model) -> None:
-    tasks = model.attrs.pop("tasks", None)
-    config = model.attrs.pop("network_config", None)
-    model.attrs.pop("mixed_precision", None)
-    shim = _shim(model)
-    if shim.legacy_state is None:
-        return
-    if tasks is None or config is None:
-        raise ValueError(
-            "dtn_ner: these weights were saved by spacy_dtn 0.1.0 without the tasks they were "
-            "trained for; train the pipeline again with this version."
-        )
-    config = NetworkConfig(**{**config, "word_width": _word_width(model)})
-    shim.load_legacy(config, tasks["target"], tasks["labels"])
-
-
 # The model's public API: the component and the tools use these, never the shim. --------
 
 

@@ -30,14 +30,8 @@ class CharEncoder(nn.Module):
     """
 
     def __init__(
-        self,
-        scheme: str,
-        *,
-        target: str,
-        sources: Sequence[str],
-        n_buckets: int,
-        char_embed: int,
-        char_hidden: int,
+        self, scheme: str, *, target: str, sources: Sequence[str], n_buckets: int,
+        char_embed: int, char_hidden: int,
     ):
         super().__init__()
         self.embed = nn.Embedding(n_buckets, char_embed, padding_idx=0)
