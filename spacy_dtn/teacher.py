@@ -73,7 +73,3 @@ def complete(doc: Doc, predicted: Iterable[EntityT], missing: Set[str]) -> int:
         doc.ents = sorted([*doc.ents, *added], key=lambda span: span.start)
     return len(added)
 
-
-def missing_labels(target_labels: Iterable[str], annotated: Iterable[str]) -> Set[str]:
-    """The target labels a source does not annotate: those no source label maps to."""
-    return set(target_labels) - set(annotated)

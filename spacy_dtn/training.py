@@ -29,10 +29,10 @@ from spacy.training.batchers import minibatch_by_words
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from .label_maps import LabelMap, label_pairs, source_label_map
+from .label_maps import LabelMap, label_pairs, source_label_map, unannotated_labels
 from .subsample import subsample
 from .tasks import SOURCE, TARGET, get_task, set_task
-from .teacher import Teacher, complete, missing_labels
+from .teacher import Teacher, complete
 
 # A child of spaCy's logger: it shares spaCy's handler and level, so ``spacy train`` shows its
 # warnings the way it shows its own.
@@ -170,7 +170,7 @@ class TransferCorpus:
         labels = sorted({ent.label_ for eg in examples for ent in eg.reference.ents})
         table = source_label_map(self.label_map, corpus.task)
         pairs = label_pairs(labels, sorted(target_labels), table) if table else {}
-        missing = missing_labels(target_labels, pairs.values())
+        missing = set(unannotated_labels(labels, sorted(target_labels), table))
         predicted = self.teacher.entities([eg.reference for eg in examples]) \
             if self.teacher is not None and missing else [[] for _ in examples]
         self.n_completed[corpus.task] = 0

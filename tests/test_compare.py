@@ -379,3 +379,35 @@ def test_a_system_named_x_ft_with_a_pretrained_path_trains_on_x():
     assert compare.pretrained_by("dtn_any_ft", "configs/dtn_ft.cfg") == "dtn_any"
     assert compare.pretrained_by("dtn_ft", "configs/dtn.cfg") is None  # no [paths] pretrained
     assert compare.pretrained_by("dtn_partial", "configs/dtn.cfg") is None
+
+
+def test_filled_systems_wait_for_their_teacher_and_the_fine_tune_for_its_pool(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "ner.cfg").write_text("[paths]\ntarget = null\n")
+    (tmp_path / "pool.cfg").write_text("[paths]\ntarget = null\nsource = null\nteacher = null\n")
+    (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
+                   command="python -m spacy_dtn compare ...")
+    # listed in the reverse of the order they must train in
+    systems = {"ner_fill_ft": "ft.cfg", "ner_filled": "pool.cfg", "ner": "ner.cfg"}
+    f1_of = {name: {0: 0.5} for name in systems}
+    calls = []
+    run_compare(systems, [0], tmp_path / "out", options, jobs=1,
+                runner=fake_runner(calls, f1_of))
+    trains = {cmd[cmd.index("--output") + 1].rsplit("/", 1)[1]: cmd
+              for cmd in calls if cmd[2] == "spacy"}
+    assert list(trains) == ["ner", "ner_filled", "ner_fill_ft"]
+    runs = tmp_path / "out" / "runs" / "seed-0"
+    filled = trains["ner_filled"]
+    assert filled[filled.index("--paths.teacher") + 1] == str(runs / "ner" / "model-best")
+    ft = trains["ner_fill_ft"]
+    assert ft[ft.index("--paths.pretrained") + 1] == str(runs / "ner_filled" / "model-best")
+    assert "--paths.teacher" not in trains["ner"] + ft
+    with pytest.raises(CompareError, match="taught by ner: add --system ner"):
+        run_compare({"dtn_filled": "pool.cfg"}, [0], tmp_path / "out2", options,
+                    runner=fake_runner([], f1_of))

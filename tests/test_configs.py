@@ -36,6 +36,8 @@ TWINS = {
     ("dtn.cfg", "baseline.cfg"): {
         "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",
         "corpora.train.source", "training.batcher.target_proportion",
+        # the teacher that completes the sources' unannotated types (spacy_dtn.teacher)
+        "paths.teacher", "corpora.train.teacher", "corpora.train.label_map",
     },
     ("dtn_trf.cfg", "baseline_trf.cfg"): {
         "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",
@@ -124,7 +126,7 @@ def test_the_stock_pool_anchors_are_spacy_ner_with_only_the_data_changed():
                                                  "ner_pool_ft.cfg"))
     differing = {key for key in set(ner) | set(pooled) if ner.get(key, "-") != pooled.get(key, "-")}
     assert differing == {"corpora.train.@readers", "corpora.train.source",
-                         "corpora.train.label_map"}
+                         "corpora.train.label_map", "corpora.train.teacher", "paths.teacher"}
     differing = {key for key in set(ner) | set(fine_tuned)
                  if ner.get(key, "-") != fine_tuned.get(key, "-")}
     assert {key for key in differing if not key.startswith("components.")} == {
@@ -159,6 +161,7 @@ def test_the_dtn_fine_tuning_stage_is_dtn_cfg_on_the_target_alone():
     differing = {key for key in set(dtn) | set(fine_tuned)
                  if dtn.get(key, "-") != fine_tuned.get(key, "-")}
     assert {key for key in differing if not key.startswith("components.")} == {
-        "paths.pretrained", "corpora.train.source", "training.batcher.target_proportion"}
+        "paths.pretrained", "corpora.train.source", "training.batcher.target_proportion",
+        "paths.teacher", "corpora.train.teacher", "corpora.train.label_map"}
     assert fine_tuned["components.dtn_ner.source"] == "${paths.pretrained}"
     assert fine_tuned["corpora.train.source"] is None

@@ -230,3 +230,90 @@ def test_partial_annotation_with_the_crf_decoder_is_refused():
                            decoder="crf")
     with pytest.raises(ValueError, match="needs decoder = 'lstm'"):
         DTNNetwork(config, "target", LABELS)
+
+
+def _docbin(path, nlp, rows):
+    """rows: (words, [(start, end, label)]) → a DocBin file."""
+    from spacy.tokens import Doc, DocBin, Span
+
+    docs = []
+    for words, ents in rows:
+        doc = Doc(nlp.vocab, words=words)
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+        docs.append(doc)
+    DocBin(docs=docs).to_disk(path)
+    return str(path)
+
+
+@pytest.fixture
+def teacher_corpora(tmp_path):
+    """A target, two partially annotated sources and a rule-based teacher pipeline."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    target = _docbin(tmp_path / "t.spacy", nlp, [
+        ("Aspirin causes headache .".split(), [(0, 1, "Chemical"), (2, 3, "Disease")])])
+    ncbi = _docbin(tmp_path / "ncbi.spacy", nlp, [
+        ("Ibuprofen relieves migraine in mice .".split(), [(2, 3, "Disease")])])
+    pc = _docbin(tmp_path / "pc.spacy", nlp, [
+        ("BRCA1 binds ATP and causes cancer .".split(),
+         [(0, 1, "Gene"), (2, 3, "Simple_chemical")])])
+    teacher = spacy.blank("en")
+    ruler = teacher.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": label, "pattern": word} for word, label in [
+        ("Ibuprofen", "Chemical"), ("migraine", "Disease"), ("mice", "Disease"),
+        ("BRCA1", "Disease"), ("cancer", "Disease"), ("ATP", "Chemical")]])
+    teacher.to_disk(tmp_path / "teacher")
+    return dict(target=target, source=f"{ncbi},{pc}", source_name="ncbi,pc",
+                teacher=tmp_path / "teacher")
+
+
+def _ents(examples):
+    return [[(ent.text, ent.label_) for ent in eg.reference.ents] for eg in examples]
+
+
+def test_the_teacher_completes_only_what_a_source_leaves_unannotated(teacher_corpora):
+    import spacy
+
+    from spacy_dtn.tasks import get_task
+    from spacy_dtn.training import create_pooled_corpus, create_transfer_corpus
+
+    nlp = spacy.blank("en")
+    label_map = {"ncbi": {"Disease": "Disease"}, "pc": {"Simple_chemical": "Chemical"}}
+    pooled = create_pooled_corpus(label_map=label_map, **teacher_corpora)
+    examples = list(pooled(nlp))
+    # ncbi annotates Disease: the teacher adds its Chemical, not its Disease 'mice';
+    # pc annotates Chemical: the teacher's Disease 'BRCA1' lies on a gold Gene and is not added
+    assert _ents(examples) == [
+        [("Aspirin", "Chemical"), ("headache", "Disease")],
+        [("Ibuprofen", "Chemical"), ("migraine", "Disease")],
+        [("ATP", "Chemical"), ("cancer", "Disease")],
+    ]
+    assert [get_task(eg) for eg in examples] == ["target"] * 3
+    assert pooled.n_completed == {"ncbi": 1, "pc": 1}
+    # a second pass (epoch) reads the teacher's cached entities: it does not run again
+    pooled.teacher._nlp = None
+    pooled.teacher.path = teacher_corpora["teacher"] / "missing"
+    assert _ents(pooled(nlp)) == _ents(examples)
+
+    transfer = create_transfer_corpus(label_map=label_map, **teacher_corpora)
+    examples = list(transfer(nlp))
+    assert _ents(examples)[1:] == [
+        [("Ibuprofen", "Chemical"), ("migraine", "Disease")],
+        [("BRCA1", "Gene"), ("ATP", "Simple_chemical"), ("cancer", "Disease")],
+    ]
+    assert [get_task(eg) for eg in examples] == ["target", "ncbi", "pc"]
+
+
+def test_without_a_teacher_the_pool_leaves_unannotated_types_o(teacher_corpora):
+    import spacy
+
+    from spacy_dtn.training import create_pooled_corpus
+
+    teacher_corpora["teacher"] = None
+    pooled = create_pooled_corpus(label_map={"Disease": "Disease", "Simple_chemical": "Chemical"},
+                                  **teacher_corpora)
+    expected = [[("migraine", "Disease")], [("ATP", "Chemical")]]
+    assert _ents(pooled(spacy.blank("en")))[1:] == expected
+    with pytest.raises(ValueError, match="teacher: no such pipeline"):
+        create_pooled_corpus(**{**teacher_corpora, "teacher": "nowhere/model-best"})
