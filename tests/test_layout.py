@@ -115,3 +115,10 @@ def test_no_module_over_600_lines():
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text(encoding="utf8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_annotate_imports_its_ray_backend_only_for_that_backend():
+    loaded = imported_modules("", ["spacy_dtn.tools.annotate", "spacy_dtn.tools.gates",
+                                   "spacy_dtn.tools.visualize"])
+    assert "spacy_dtn.tools.annotate.ray_backend" not in loaded
+    assert "spacy_dtn.component" not in loaded  # the tools read the gates by name only
