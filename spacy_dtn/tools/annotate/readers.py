@@ -9,17 +9,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .records import (
-    RAY_READ_BYTES,
-    AnnotateError,
-    BadRecord,
-    InputFormat,
-    Note,
-    Record,
-    unicode_problem,
-    check_record,
-    parse_jsonl_line,
-)
+from .records import (AnnotateError, BadRecord, InputFormat, Note, Record, check_record,
+                      parse_jsonl_line, unicode_problem)
+
+#: The largest JSONL read task of the Ray backend: large enough to amortise a task, small
+#: enough that many tasks feed the actors of a big cluster.
+RAY_READ_BYTES = 16 * 2**20
 
 
 def read_jsonl(path: Union[str, Path], id_field: str = "id", text_field: str = "text",

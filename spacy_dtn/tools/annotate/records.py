@@ -9,9 +9,6 @@ from typing import Any, Optional, Union
 MAX_PRINTED_BAD = 1000
 #: Bad records kept in the summary (the counts per reason are always complete).
 MAX_SUMMARY_BAD = 100
-#: The largest JSONL read task of the Ray backend: large enough to amortise a task, small
-#: enough that many tasks feed the actors of a big cluster.
-RAY_READ_BYTES = 16 * 2**20
 #: Note ids stored with each Doc of a ``--docbin`` part, to resume it exactly.
 NOTE_ID_KEY = "note_id"
 

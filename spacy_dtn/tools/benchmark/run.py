@@ -13,7 +13,7 @@ from wasabi import msg
 from .data import (DEFAULT_DATA, DEFAULT_SOURCE, DTN, NER, Sentence, make_examples, progress,
                    read_sentences)
 from .measure import alternate, machine_info, measure_memory, threads, time_inference, time_training
-from .systems import dtn_pipe, system_kind, count_parameters, dtn_parameters, init_dtn, init_ner
+from .systems import count_parameters, dtn_parameters, dtn_pipe, init_dtn, init_ner, system_kind
 
 
 def run_inference(

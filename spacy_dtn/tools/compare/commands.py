@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import srsly
 from wasabi import msg
 
-from .systems import CompareError, DONE_FILE, Run, SCORES_FILE, split_config
+from .systems import DONE_FILE, SCORES_FILE, CompareError, Run, split_config
 
 
 def transformer_width(transformer: Optional[str]) -> Optional[int]:

@@ -11,7 +11,7 @@ from wasabi import msg
 
 from .commands import execute_run, offline, run_subprocess
 from .stats import format_markdown, summarize
-from .systems import (CompareError, DONE_FILE, Run, TAUGHT_BY, pretrained_by, reads_transformer,
+from .systems import (DONE_FILE, TAUGHT_BY, CompareError, Run, pretrained_by, reads_transformer,
                       split_config)
 
 
