@@ -5,9 +5,9 @@ TTN architectures finds. Checking it means training every sharing setting under 
 budget and early stopping, then scoring all of them on the same test set with the same
 measure. So this module only orchestrates: each run is spaCy's own training
 (:func:`spacy.cli.train.train`, with config overrides, never a copied loop), each score is
-:func:`spacy_dtn.evaluate.evaluate_docs`, and the table arithmetic lives in small pure
-functions (:func:`rank_ttn`, :func:`ttn_average`, :func:`table_rows`, :func:`format_table`) that
-are tested without training anything.
+:func:`spacy_dtn.tools.evaluate.evaluate_docs`, and the table arithmetic lives in small
+pure functions (:func:`rank_ttn`, :func:`ttn_average`, :func:`table_rows`,
+:func:`format_table`) that are tested without training anything.
 
 Layout of ``--output-dir``::
 
