@@ -1,6 +1,5 @@
 """``convert`` and ``subsample`` on the command line: outputs, summaries, clean failures."""
 
-import importlib.util
 import json
 import os
 import stat
@@ -171,21 +170,9 @@ def test_subsample_fails_cleanly(tmp_path, fraction, expected):
 
 
 def test_in_a_subprocess(tmp_path):
-    """A real process: a clean failure (no traceback) and a lenient conversion.
-
-    Runs ``python -m spacy_dtn`` once its other commands import; until then the same two
-    command functions on a bare typer app.
-    """
-    if all(importlib.util.find_spec(f"spacy_dtn.{m}") for m in ("benchmark", "evaluate")):
-        prefix = ["-m", "spacy_dtn"]
-    else:
-        app = (
-            "import typer; from spacy_dtn.cli.convert import convert_cli, subsample_cli; "
-            "app = typer.Typer(pretty_exceptions_enable=False); "
-            "app.command('convert')(convert_cli); "
-            "app.command('subsample')(subsample_cli); app()"
-        )
-        prefix = ["-c", app]
+    """A real process, ``python -m spacy_dtn``: a clean failure (no traceback) and a lenient
+    conversion."""
+    prefix = ["-m", "spacy_dtn"]
     bad = write(tmp_path / "bad.tsv", "a\tO\nb\tI-X\n\nc\tB-X\n")
     run = lambda *a: subprocess.run(
         [sys.executable, *prefix, *map(str, a)], capture_output=True, text=True
