@@ -21,7 +21,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 
-from .extensions import GATES_EXTENSION
+from .extensions import GATES_EXTENSION, register_extensions
 from .iobes import TagSet
 from .layers.static_vectors import adopt_vectors
 from .layers.tagger import (
@@ -30,8 +30,7 @@ from .layers.tagger import (
 )
 from .tasks import TARGET, batch_task, get_task, skip_batch
 
-if not Doc.has_extension(GATES_EXTENSION):
-    Doc.set_extension(GATES_EXTENSION, default=None)
+register_extensions()
 
 #: The recommended settings: ``DTNTagger.v2``'s defaults (the paper's sizes and rates, see
 #: :func:`spacy_dtn.architectures.build_dtn_tagger`) but for the dropout. The one place they

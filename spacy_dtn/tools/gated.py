@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import loading
-from ..extensions import GATES_EXTENSION
+from ..extensions import GATES_EXTENSION, register_extensions
 from .evaluate import predict_on_gold, with_predicted_ents
+
+register_extensions()  # read from any pipeline's docs, with or without dtn_ner
 
 COMPONENTS = ("char", "word", "decoder")
 GATES = ("g1", "g2")

@@ -24,8 +24,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 
 from wasabi import msg
 
-from ..extensions import GATES_EXTENSION
+from ..extensions import GATES_EXTENSION, register_extensions
 from .gated import GatesError, enable_gates, gate_names, load_pipeline, run_gates
+
+register_extensions()  # read from any pipeline's docs, with or without dtn_ner
 
 Triple = Tuple[int, int, str]  # (start token, end token, label): what strict matching compares
 TP, FP, FN = "tp", "fp", "fn"

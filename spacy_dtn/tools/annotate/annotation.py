@@ -6,10 +6,12 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 from spacy.tokens import Doc
 
-from ...extensions import GATES_EXTENSION
+from ...extensions import GATES_EXTENSION, register_extensions
 from .. import loading
 from .records import NOTE_ID_KEY, AnnotateError, Note
 from .split import split_text
+
+register_extensions()  # read from any pipeline's docs, with or without dtn_ner
 
 
 def load_pipeline(model: str, gates: bool = False):
@@ -33,7 +35,7 @@ def doc_entities(doc: Doc, offset: int = 0, spans_key: Optional[str] = None
         spans = doc.ents
     else:
         spans = doc.spans[spans_key] if spans_key in doc.spans else []
-    gates = doc._.get(GATES_EXTENSION) if Doc.has_extension(GATES_EXTENSION) else None
+    gates = doc._.get(GATES_EXTENSION)
     entities = []
     for span in spans:
         entity = {"start": offset + span.start_char, "end": offset + span.end_char,
