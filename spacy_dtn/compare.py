@@ -22,6 +22,7 @@ Layout of ``--output-dir``::
     runs/seed-<s>/<system>/model-best, train.log, test_scores.json, done.json
     compare.json    setting, seeds, per system: F1 per seed, mean, sd, P/R, per-type F1
     compare.md      the same as a markdown table, with the protocol and command
+    compare.png     test F1 per system and seed; curves.png: dev F1 by step (spacy_dtn.charts)
 
 A run with ``done.json`` is not trained again: stop and rerun the same command to resume, or
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written
@@ -526,6 +527,8 @@ def run_compare(
     output_dir.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_dir / "compare.json", result)
     (output_dir / "compare.md").write_text(format_markdown(result), encoding="utf8")
+    from spacy_dtn.charts import write_charts  # compare.png, curves.png (needs matplotlib)
+    write_charts(result, output_dir)
     return result
 
 
