@@ -1,13 +1,16 @@
-"""project.yml's `package` command builds en_dtn_clinical; pip installs it into a fresh virtual
-environment, where `spacy.load("en_dtn_clinical")` finds Chemical and Disease entities.
+"""project.yml's `package` command builds en_dtn_clinical and a wheel of spacy_dtn into
+packages/; pip installs the two files into a fresh virtual environment (the README's two
+lines), where `spacy.load("en_dtn_clinical")` finds Chemical and Disease entities.
 
-The fresh venv reuses the test environment's packages (torch, spaCy, spacy_dtn) through a
-``.pth`` file that adds this environment's site-packages as a site dir (``python -m venv
---system-site-packages`` would only reach the base interpreter's), so nothing is downloaded:
-pip installs the built sdist with ``--no-index`` and resolves its requirements (spaCy,
-spacy_dtn) from what is already there.
+The fresh venv reuses the test environment's third-party packages (torch, spaCy, ...) through a
+``.pth`` file that adds a site dir of links to this environment's site-packages (``python -m
+venv --system-site-packages`` would only reach the base interpreter's), so nothing is
+downloaded. The links leave out spacy_dtn (its editable install's finder, ``.pth`` and
+metadata): there, ``import spacy_dtn`` fails until the wheel from packages/ is installed, and
+the model's requirement ``spacy_dtn>=...`` is met by that wheel alone.
 """
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -39,6 +42,37 @@ def _package_commands(config: str, workdir: Path):
             args[0] = sys.executable
         lines.append(args)
     return variables, lines
+
+
+def _is_spacy_dtn(entry: Path) -> bool:
+    """Whether a site-packages entry is (or installs) spacy_dtn: the package, its metadata, an
+    editable install's finder and ``.pth``, a legacy ``.egg-link``, or a ``.pth`` naming this
+    repository."""
+    name = entry.name.lower().replace("-", "_")
+    if name.startswith(("spacy_dtn", "__editable__.spacy_dtn", "__editable___spacy_dtn")):
+        return True
+    if entry.suffix == ".pth" and entry.is_file():
+        return str(ROOT) in entry.read_text(encoding="utf8", errors="replace")
+    return False
+
+
+def fresh_venv_without_spacy_dtn(tmp_path: Path) -> Path:
+    """The python of a new venv (no pip of its own) that sees this environment's packages, but
+    not spacy_dtn, through a site dir of links to them."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    links = tmp_path / "parent-site-packages"
+    links.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not _is_spacy_dtn(entry):
+            (links / entry.name).symlink_to(entry)
+    Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({str(links)!r})\n")
+    return python
 
 
 def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_path):
@@ -74,20 +108,25 @@ def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_
     final = spacy.load(tmp_path / "training" / config / "model-final")
     assert final.get_pipe("dtn_ner").label_data == {"target": ["Chemical", "Disease"]}
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    parent_site = sysconfig.get_paths()["purelib"]
-    Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-index", "--no-build-isolation", str(sdist)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
-    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    wheels = sorted((tmp_path / "packages").glob("spacy_dtn-*.whl"))
+    assert len(wheels) == 1, list((tmp_path / "packages").iterdir())
+    project = srsly.read_yaml(ROOT / "project.yml")
+    outputs = next(c for c in project["commands"] if c["name"] == "package")["outputs"]
+    assert f"packages/{wheels[0].name}" in outputs  # the wheel project.yml says it writes
+
+    python = fresh_venv_without_spacy_dtn(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    run_there = lambda args, **kw: subprocess.run(  # noqa: E731  (outside the repository)
+        [str(python), *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+        timeout=600, **kw)
+    before = run_there(["-c", "import spacy_dtn"])
+    assert before.returncode != 0 and "No module named 'spacy_dtn'" in before.stderr, (
+        "the fresh venv must not see the test environment's spacy_dtn", before.stderr[-2000:])
+    # The README's two lines, offline (--no-index; the sdist builds with this env's setuptools)
+    for built in (wheels[0], sdist):
+        install = run_there(["-m", "pip", "install", "--no-index", "--no-build-isolation",
+                             str(built.relative_to(tmp_path))])
+        assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
 
     texts = [eg.reference.text for eg in target[:16]]
     code = (
@@ -97,17 +136,19 @@ def test_package_installs_in_a_fresh_venv_and_loads_without_source(trained, tmp_
         "ner = nlp.get_pipe('dtn_ner')\n"
         "keys = list(ner.network.state_dict())\n"
         "ents = [(e.text, e.label_) for doc in nlp.pipe(json.load(sys.stdin)) for e in doc.ents]\n"
+        "import spacy_dtn\n"
         "print(json.dumps({'file': en_dtn_clinical.__file__, 'tasks': ner.tasks,\n"
+        "    'spacy_dtn': spacy_dtn.__file__,\n"
         "    'source_keys': [k for k in keys if 'source' in k], 'n_keys': len(keys),\n"
         "    'ents': ents}))\n"
     )
-    run = subprocess.run(
-        [str(python), "-c", code], input=json.dumps(texts), capture_output=True, text=True,
-        cwd=tmp_path, timeout=300,
-    )
+    run = run_there(["-c", code], input=json.dumps(texts))
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
+    venv = tmp_path / "venv"
     assert out["file"].startswith(str(venv))  # the installed package, not a path on disk
+    assert out["spacy_dtn"].startswith(str(venv)), out["spacy_dtn"]  # from the wheel
+    assert "site-packages" in out["spacy_dtn"]
     assert out["tasks"] == ["target"]
     assert out["n_keys"] > 0 and out["source_keys"] == []
     labels = {label for _, label in out["ents"]}

@@ -22,6 +22,7 @@ Layout of ``--output-dir``::
     runs/seed-<s>/<system>/model-best, train.log, test_scores.json, done.json
     compare.json    setting, seeds, per system: F1 per seed, mean, sd, P/R, per-type F1
     compare.md      the same as a markdown table, with the protocol and command
+    compare.png     test F1 per system and seed; curves.png: dev F1 by step (tools.charts)
 
 A run with ``done.json`` is not trained again: stop and rerun the same command to resume, or
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import srsly
 from wasabi import msg
 
+from ..charts import write_charts
 from .commands import execute_run, offline, run_subprocess
 from .stats import format_markdown, summarize
 from .systems import (DONE_FILE, TAUGHT_BY, CompareError, Run, pretrained_by, reads_transformer,
@@ -128,6 +129,7 @@ def run_compare(
     output_dir.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_dir / "compare.json", result)
     (output_dir / "compare.md").write_text(format_markdown(result), encoding="utf8")
+    write_charts(result, output_dir)  # compare.png, curves.png (needs matplotlib)
     return result
 
 
