@@ -13,7 +13,7 @@ from multiple partially annotated corpora").
 The teacher runs once per source text; later passes (epochs) read its cached entities.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -54,13 +54,20 @@ class Teacher:
         return [self._cache[key] for key in keys]
 
 
-def complete(doc: Doc, predicted: Iterable[EntityT], missing: Set[str]) -> int:
-    """Add the ``predicted`` entities of the ``missing`` labels that overlap no entity of ``doc``.
+def complete(
+    doc: Doc,
+    predicted: Iterable[EntityT],
+    missing: Set[str],
+    blocking: Optional[Iterable[Span]] = None,
+) -> int:
+    """Add the ``predicted`` entities of the ``missing`` labels that overlap no blocking entity.
 
-    Returns how many were added. The doc's own entities are kept as they are.
+    ``blocking``: the source's gold entities as read, before its labels were mapped (a gene
+    dropped from the pool still is no disease); the doc's entities when None. Returns how many
+    were added. The doc's own entities are kept as they are.
     """
     taken = [False] * len(doc)
-    for ent in doc.ents:
+    for ent in [*doc.ents, *(blocking or [])]:
         for i in range(ent.start, ent.end):
             taken[i] = True
     added = []

@@ -174,11 +174,10 @@ class TransferCorpus:
         predicted = self.teacher.entities([eg.reference for eg in examples]) \
             if self.teacher is not None and missing else [[] for _ in examples]
         self.n_completed[corpus.task] = 0
-        # the teacher's entities keep their (target) labels; every source entity blocks them
-        kept = {**pairs, **{label: label for label in missing}}
         for eg, entities in zip(examples, predicted):
-            self.n_completed[corpus.task] += complete(eg.reference, entities, missing)
-            self.relabel(eg.reference, kept)
+            gold = list(eg.reference.ents)  # every source entity blocks the teacher's
+            self.relabel(eg.reference, pairs)
+            self.n_completed[corpus.task] += complete(eg.reference, entities, missing, gold)
             yield eg
 
     def relabel(self, doc: Doc, pairs: Dict[str, str]) -> None:

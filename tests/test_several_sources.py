@@ -317,3 +317,20 @@ def test_without_a_teacher_the_pool_leaves_unannotated_types_o(teacher_corpora):
     assert _ents(pooled(spacy.blank("en")))[1:] == expected
     with pytest.raises(ValueError, match="teacher: no such pipeline"):
         create_pooled_corpus(**{**teacher_corpora, "teacher": "nowhere/model-best"})
+
+
+def test_a_source_label_left_out_of_the_table_stays_out_with_a_teacher(teacher_corpora, tmp_path):
+    import spacy
+
+    from spacy_dtn.training import create_pooled_corpus
+
+    nlp = spacy.blank("en")
+    # this source annotates Chemical too, but the table ties only its Disease: its chemicals
+    # are dropped from the pool, and the teacher's Chemical on the same tokens is blocked
+    mixed = _docbin(tmp_path / "mixed.spacy", nlp, [
+        ("Ibuprofen relieves migraine .".split(), [(0, 1, "Chemical"), (2, 3, "Disease")])])
+    pooled = create_pooled_corpus(
+        target=teacher_corpora["target"], source=mixed, source_name="mixed",
+        label_map={"Disease": "Disease"}, teacher=teacher_corpora["teacher"])
+    assert _ents(pooled(nlp))[1] == [("migraine", "Disease")]
+    assert pooled.n_completed == {"mixed": 0}
