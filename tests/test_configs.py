@@ -46,7 +46,7 @@ TWINS = {
 }
 
 #: The command-line overrides ``python -m spacy_dtn compare`` and project.yml give every
-#: config (spacy_dtn/compare.py, train_command): each config must have them all.
+#: config (spacy_dtn/tools/compare/commands.py, train_command): each config must have them all.
 SHARED_OVERRIDES = (
     "paths.target", "paths.source", "paths.dev", "paths.vectors", "system.seed",
     "corpora.train.seed", "corpora.train.target_fraction", "training.max_steps",
