@@ -164,6 +164,7 @@ class TransferCorpus:
     ) -> Iterator[Example]:
         """One source's examples, relabelled (:meth:`relabel`) and completed by the teacher."""
         if self.teacher is None and type(self).relabel is TransferCorpus.relabel:
+            # nothing to change: stream the examples (the rest reads a source's labels first)
             yield from corpus(nlp)
             return
         examples = list(corpus(nlp))
