@@ -150,6 +150,11 @@ def plot_compare(result: Dict[str, Any], path: PathLike) -> Path:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.16),
               ncol=len(unique), fontsize=8, frameon=False)
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: PathLike) -> Path:
+    """Lay out ``fig``, write it to ``path`` (its folder made) and free it."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,11 +199,7 @@ def plot_curves(runs: Dict[str, PathLike], path: PathLike,
     zoom.set_ylim(low, top + 1)
     zoom.set_ylabel(f"dev F1 (%), from {low:g}")
     zoom.set_xlabel("training step")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, path)
     return curves
 
 
