@@ -97,17 +97,22 @@ def fake_runner(calls, f1_of):
     return run
 
 
-def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
+def _empty_inputs(tmp_path, monkeypatch):
+    """Empty data files in ``tmp_path`` (made the cwd) and the options of a compare over them."""
     monkeypatch.chdir(tmp_path)
     for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
         (tmp_path / name).write_bytes(b"")
+    return dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
+                dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
+                command="python -m spacy_dtn compare ...")
+
+
+def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
+    options = _empty_inputs(tmp_path, monkeypatch)
     (tmp_path / "a.cfg").write_text("[paths]\ntarget = null\nsource = null\ndev = null\n")
     (tmp_path / "b.cfg").write_text("[paths]\ntarget = null\ndev = null\n")
     systems = {"dtn": "a.cfg", "ner": "b.cfg"}
-    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
-                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
-                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
-                   command="python -m spacy_dtn compare ...")
     f1_of = {"dtn": {0: 0.70, 1: 0.72}, "ner": {0: 0.66, 1: 0.68}}
     calls = []
     out_dir = tmp_path / "results" / "src-to-tgt"
@@ -142,9 +147,7 @@ def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
 
 
 def test_a_new_system_joins_the_earlier_table_of_the_same_setting(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
-        (tmp_path / name).write_bytes(b"")
+    _empty_inputs(tmp_path, monkeypatch)
     (tmp_path / "a.cfg").write_text("[paths]\ntarget = null\nsource = null\ndev = null\n")
     options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
                    vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
@@ -347,15 +350,9 @@ def test_parse_label_map():
 
 
 def test_ner_pool_ft_trains_on_ner_pooled_of_its_own_seed(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
-        (tmp_path / name).write_bytes(b"")
+    options = _empty_inputs(tmp_path, monkeypatch)
     (tmp_path / "pool.cfg").write_text("[paths]\ntarget = null\nsource = null\n")
     (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
-    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
-                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
-                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
-                   command="python -m spacy_dtn compare ...")
     f1_of = {"ner_pool_ft": {0: 0.7, 1: 0.7}, "ner_pooled": {0: 0.6, 1: 0.6}}
     calls = []
     systems = {"ner_pool_ft": "ft.cfg", "ner_pooled": "pool.cfg"}
@@ -383,16 +380,10 @@ def test_a_system_named_x_ft_with_a_pretrained_path_trains_on_x():
 
 def test_filled_systems_wait_for_their_teacher_and_the_fine_tune_for_its_pool(
         tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
-        (tmp_path / name).write_bytes(b"")
+    options = _empty_inputs(tmp_path, monkeypatch)
     (tmp_path / "ner.cfg").write_text("[paths]\ntarget = null\n")
     (tmp_path / "pool.cfg").write_text("[paths]\ntarget = null\nsource = null\nteacher = null\n")
     (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
-    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
-                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
-                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
-                   command="python -m spacy_dtn compare ...")
     # listed in the reverse of the order they must train in
     systems = {"ner_fill_ft": "ft.cfg", "ner_filled": "pool.cfg", "ner": "ner.cfg"}
     f1_of = {name: {0: 0.5} for name in systems}
