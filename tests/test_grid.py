@@ -1,182 +1,179 @@
-"""The grid's table arithmetic (hand-made results), its settings parser and its resumability.
+"""The grid: its systems, Table 1's arithmetic and the claim by hand, how runs ended from
+real log tables, and the command over compare's orchestrator (resume, files written).
 
-Nothing here trains: the training and scoring functions are replaced by stand-ins that count
-their calls, so what is tested is the orchestration and the arithmetic.
+Nothing here trains: compare's runner is replaced by one that writes what ``spacy train``
+and ``spacy_dtn evaluate`` would, so what is tested is the orchestration and the arithmetic.
 """
 import json
 import math
-from pathlib import Path
 
 import pytest
-from spacy.tokens import Doc, DocBin
-from spacy.vocab import Vocab
+import srsly
 
-from spacy_dtn.tools import grid
 from spacy_dtn.tools.grid import (
-    GridError, best_and_worst, format_table, parse_settings, rank_ttn, run_grid, table_rows,
-    ttn_average,
+    GridError, best_and_worst, check_claim, format_claim, grid_systems, how_runs_ended,
+    parse_settings, rank_ttn, run_grid, table_rows, ttn_average,
 )
 
-
-def scores(p: float, r: float, f: float) -> dict:
-    return {"micro": {"precision": p, "recall": r, "f1": f, "support": 10}}
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
-# F1 of seven TTN codes, chosen so that the hand computation below is easy to follow.
-TTN_F1 = {"IIS": 0.80, "HIH": 0.78, "III": 0.76, "HHI": 0.74, "HSS": 0.72, "SSI": 0.70,
-          "SSH": 0.68}
+def row(f1s, p=None, r=None):
+    """A compare.json row (percent) with the given F1 per seed."""
+    mean = sum(f1s) / len(f1s)
+    sd = (math.sqrt(sum((v - mean) ** 2 for v in f1s) / (len(f1s) - 1))
+          if len(f1s) > 1 else None)
+    return {"seeds": list(range(len(f1s))), "f1": list(f1s), "mean": mean, "sd": sd,
+            "p_mean": mean + 1 if p is None else p, "r_mean": mean - 1 if r is None else r,
+            "dev_mean": mean + 0.5, "per_type": {"Disease": {"mean": mean, "sd": sd}}}
+
+
+# mean F1 of seven TTN codes, spaced by 2 so that the hand computation is easy to follow
+TTN_F1 = {"IIS": 80.0, "HIH": 78.0, "III": 76.0, "HHI": 74.0, "HSS": 72.0, "SSI": 70.0,
+          "SSH": 68.0}
 
 
 @pytest.fixture
-def results():
-    out = {code: scores(f + 0.01, f - 0.01, f) for code, f in TTN_F1.items()}
-    out.update(baseline=scores(0.60, 0.50, 0.55), dtn=scores(0.81, 0.79, 0.80),
-               dtn_hs=scores(0.82, 0.80, 0.81), ner=scores(0.70, 0.66, 0.68))
+def systems():
+    out = {f"ttn_{code}": row([f - 0.5, f + 0.5]) for code, f in TTN_F1.items()}
+    out.update(baseline=row([69.0, 71.0]), dtn=row([80.0, 80.4]), dtn_hs=row([78.0, 80.0]),
+               ner=row([72.0, 73.0]))
     return out
 
 
-def test_rank_and_best_worst(results):
-    ranked = rank_ttn(results)
-    assert [name for name, _ in ranked] == list(TTN_F1)  # only TTN codes, best first
-    best, worst = best_and_worst(ranked)
-    assert [n for n, _ in best] == ["IIS", "HIH", "III"]
-    assert [n for n, _ in worst] == ["HSS", "SSI", "SSH"]  # the worst listed last
-
-
-def test_best_worst_never_repeat_a_run():
-    ranked = [(c, scores(0, 0, f)) for c, f in [("IIS", 0.9), ("HIH", 0.8), ("III", 0.7),
-                                                 ("HHI", 0.6)]]
-    best, worst = best_and_worst(ranked)
-    assert [n for n, _ in best] == ["IIS", "HIH", "III"] and [n for n, _ in worst] == ["HHI"]
-    assert best_and_worst(ranked[:2]) == (ranked[:2], [])
-
-
-def test_rank_ties_broken_by_code():
-    ranked = rank_ttn({"SII": scores(0, 0, 0.5), "HII": scores(0, 0, 0.5)})
-    assert [n for n, _ in ranked] == ["HII", "SII"]
-
-
-def test_average_over_ttn_rows_only(results):
-    avg = ttn_average(results)
-    # By hand: mean of 0.80 .. 0.68 in steps of 0.02 = 0.74; P and R are ±0.01 of F1.
-    assert avg["n"] == 7
-    assert avg["f1"] == pytest.approx(0.74)
-    assert avg["precision"] == pytest.approx(0.75)
-    assert avg["recall"] == pytest.approx(0.73)
-    # Sample std: deviations ±0.06, ±0.04, ±0.02, 0 → squares sum 2·(36+16+4)e-4 = 0.0112;
-    # / (7 - 1) → 0.0018667; sqrt → 0.043205.
-    assert avg["f1_std"] == pytest.approx(math.sqrt(0.0112 / 6))
-    assert ttn_average({"dtn": scores(1, 1, 1)}) is None
-    assert math.isnan(ttn_average({"IIS": scores(1, 1, 1)})["f1_std"])
-
-
-def test_table_rows_in_paper_order(results):
-    rows = table_rows(results)
-    assert [r["model"] for r in rows] == [
-        "Baseline", "IIS", "HIH", "III", "HSS", "SSI", "SSH", "Avg. (7 TTN)", "DTN",
-        "DTN (HS)", "spaCy ner",
-    ]
-    assert rows[1]["section"] == "Highest performance TTN"
-    assert rows[4]["section"] == "Lowest performance TTN"
-    # Missing runs give no row.
-    assert [r["model"] for r in table_rows({"dtn": scores(1, 1, 1)})] == ["DTN"]
-
-
-def test_format_table_percent_two_decimals(results):
-    text = format_table(table_rows(results))
-    lines = text.splitlines()
-    assert lines[0] == "| Model | Precision | Recall | F1 |"
-    assert "| Baseline | 60.00 | 50.00 | 55.00 |" in lines
-    assert "| *Highest performance TTN* | | | |" in lines
-    assert "| *Lowest performance TTN* | | | |" in lines
-    assert "| Avg. (7 TTN) | 75.00 | 73.00 | 74.00 ± 4.32 |" in lines
-    assert "| DTN (HS) | 82.00 | 80.00 | 81.00 |" in lines
-    assert "| spaCy ner | 70.00 | 66.00 | 68.00 |" in lines
-
-
-def test_parse_settings():
-    assert parse_settings("all")[-3:] == ["dtn", "dtn_hs", "baseline"]
+def test_settings_and_systems():
     assert len(parse_settings("all")) == 30
-    assert parse_settings("dtn, IIS,dtn") == ["dtn", "IIS"]
-    assert parse_settings("none") == []
+    assert parse_settings("HIS, dtn,HIS") == ["HIS", "dtn"]
     with pytest.raises(GridError, match="XYZ"):
         parse_settings("dtn,XYZ")
+    with pytest.raises(GridError, match="none given"):
+        parse_settings(" , ")
+    systems = grid_systems(["HIS", "dtn", "baseline"], "configs/ttn.cfg")
+    assert systems == {
+        "ttn_HIS": "configs/ttn.cfg --components.dtn_ner.model.sharing HIS",
+        "dtn": "configs/dtn.cfg", "baseline": "configs/baseline.cfg",
+        "ner": "configs/ner_efficiency.cfg"}
+    assert "ner" not in grid_systems(["dtn"], with_ner=False)
 
 
-def test_overrides_baseline_and_ner_train_on_the_target_alone():
-    options = dict(max_steps=5, eval_frequency=2, patience=0, seed=3, fraction=0.1,
-                   target="t.spacy", source="s.spacy", dev="d.spacy", vectors=None)
-    paths = {"target": None, "source": None, "dev": None, "vectors": None}
-    dtn = grid.run_overrides(paths, "dtn", options)
-    assert dtn["paths.source"] == "s.spacy" and dtn["components.dtn_ner.model.sharing"] == "dtn"
-    assert dtn["corpora.train.seed"] == 3 and dtn["training.max_steps"] == 5
-    assert grid.run_overrides(paths, "baseline", options)["paths.source"] is None
-    ner = grid.run_overrides({"target": None, "dev": None}, None, options)
-    assert "paths.source" not in ner and "components.dtn_ner.model.sharing" not in ner
+def test_table_arithmetic_by_hand(systems):
+    ranked = rank_ttn(systems)
+    assert [code for code, _ in ranked] == list(TTN_F1)  # codes only, best first
+    best, worst = best_and_worst(ranked)
+    assert [c for c, _ in best] == ["IIS", "HIH", "III"]
+    assert [c for c, _ in worst] == ["HSS", "SSI", "SSH"]
+    best, worst = best_and_worst(ranked[:4])  # four codes: three best, one worst, no repeat
+    assert [c for c, _ in best + worst] == ["IIS", "HIH", "III", "HHI"]
+    average = ttn_average(systems)
+    # mean 74; deviations ±6, ±4, ±2, 0: sd = sqrt(112 / 6)
+    assert average["f1"] == pytest.approx(74.0)
+    assert average["sd_over_codes"] == pytest.approx(math.sqrt(112 / 6))
+    assert average["p"] == pytest.approx(75.0) and average["n"] == 7
+    models = [r["model"] for r in table_rows(systems)]
+    assert models == ["Baseline (no transfer)", "IIS", "HIH", "III", "HSS", "SSI", "SSH",
+                      "Avg. (7 TTN)", "DTN", "DTN (HS)", "spaCy ner"]
 
 
-CONFIG = """
-[paths]
-target = null
-source = null
-dev = null
-vectors = null
+def test_the_claim_by_hand(systems):
+    claims = check_claim(systems)
+    sd = math.sqrt(112 / 6)
+    dtn = claims["dtn"]  # 80.2: above the best code (80.0)
+    assert dtn["to_best"] == pytest.approx(0.2) and dtn["within_best"]
+    assert dtn["over_average_sd"] == pytest.approx(6.2 / sd) and dtn["above_average"]
+    assert dtn["rank"] == 1 and dtn["over_baseline"] == pytest.approx(10.2)
+    assert dtn["over_ner"] == pytest.approx(7.7)
+    hs = claims["dtn_hs"]  # 79.0: one point under IIS
+    assert hs["to_best"] == pytest.approx(-1.0) and not hs["within_best"]
+    assert hs["rank"] == 2 and hs["above_average"]
+    text = format_claim(claims)
+    assert "**DTN** 80.20: +0.20 to the best fixed scheme (IIS, 80.00), **within 0.5**" in text
+    assert "**DTN (HS)** 79.00: -1.00 to the best fixed scheme (IIS, 80.00), **not within" in text
+    # one code: no sd over codes, no claim
+    assert check_claim({"ttn_III": row([70.0]), "dtn": row([71.0])}) == {}
 
-[corpora]
 
-[corpora.train]
-@readers = "spacy_dtn.TransferCorpus.v1"
-target = ${paths.target}
-source = ${paths.source}
-"""
+# spaCy's console table, as ``spacy train`` writes it into a run's train.log
+LOG = (
+    "E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE \n"
+    "---  ------  ------------  --------  ------  ------  ------  ------\n"
+    "  0       0          0.00     23.60    0.02    0.06    0.01    0.00\n"
+    "  1     200         63.86   2098.08   62.33   68.39   57.25    0.62\n"
+    "  3     {last}        455.24    846.39   65.81   79.15   56.32    0.66\n"
+)
 
 
-def test_resume_skips_finished_runs(tmp_path, monkeypatch):
-    """A run folder with model-best and done.json is not trained again."""
-    config = tmp_path / "dtn.cfg"
-    config.write_text(CONFIG, encoding="utf8")
-    data = tmp_path / "d.spacy"
-    DocBin(docs=[Doc(Vocab(), words=["a", "b"])]).to_disk(data)
-    options = dict(target=str(data), source=str(data), dev=str(data), test=str(data),
-                   max_steps=5, eval_frequency=2, patience=0, fraction=0.5, seed=0,
-                   vectors=None, command="test")
+def test_how_runs_ended_from_the_logs(tmp_path):
+    early, capped, none = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for path, last in ((early, 400), (capped, 600)):
+        path.mkdir()
+        (path / "train.log").write_text(LOG.format(last=last), encoding="utf8")
+    ended = how_runs_ended({"x": [early, capped], "y": [none]}, max_steps=600)
+    assert ended == {"x": ["early stop", "step cap"], "y": ["unknown"]}
+
+
+def fake_runner(calls, f1_of, last_step=400):
+    """Writes what spacy train (a log table, model-best) and spacy_dtn evaluate would."""
+    def run(cmd, log_path, threads):
+        calls.append(log_path.parent.name)
+        if cmd[2] == "spacy":  # python -m spacy train CONFIG --output DIR ...
+            (log_path.parent / "model-best").mkdir(parents=True, exist_ok=True)
+            srsly.write_json(log_path.parent / "model-best" / "meta.json",
+                             {"performance": {"ents_f": 0.5}})
+            with log_path.open("a", encoding="utf8") as log:
+                log.write(LOG.format(last=last_step))
+        else:
+            f1 = f1_of[log_path.parent.name]
+            micro = {"precision": f1, "recall": f1, "f1": f1}
+            srsly.write_json(cmd[cmd.index("--output") + 1],
+                             {"micro": micro, "per_type": {"Disease": {"f1": f1}}})
+    return run
+
+
+def test_grid_trains_through_compare_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("t.spacy", "s.spacy", "d.spacy", "e.spacy"):
+        (tmp_path / name).write_bytes(b"")
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    with_source = "[paths]\ntarget = null\nsource = null\ndev = null\n"
+    for name in ("ttn", "dtn", "baseline"):
+        (configs / f"{name}.cfg").write_text(with_source, encoding="utf8")
+    (configs / "ner_efficiency.cfg").write_text("[paths]\ntarget = null\ndev = null\n")
+    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
+                   vectors=None, fraction=0.1, max_steps=600, eval_frequency=200,
+                   patience=200, dev_limit=0, gpu_id=-1, threads=1, source_name="src",
+                   target_name="tgt", command="python -m spacy_dtn grid ...")
+    f1_of = {"ttn_IIS": 0.70, "ttn_HHH": 0.66, "dtn": 0.69, "baseline": 0.60, "ner": 0.65,
+             "ttn_SSS": 0.68}
     calls = []
-
-    def fake_train(config_path, output_path, overrides, use_gpu):
-        calls.append(overrides.get("components.dtn_ner.model.sharing", "ner"))
-        (Path(output_path) / "model-best").mkdir(parents=True)
-
-    f1 = {"dtn": 0.5, "IIS": 0.4, "ner": 0.3}
-
-    def fake_eval(model_path, gold_docs):
-        return scores(0.5, 0.5, f1[model_path.parent.name])
-
-    out_dir = tmp_path / "grid"
-    run_grid(["dtn", "IIS"], out_dir, options, config, config, train_fn=fake_train,
-             evaluate_fn=fake_eval)
-    assert calls == ["dtn", "IIS", "ner"]
-    assert (out_dir / "runs" / "dtn" / "done.json").exists()
-    # Second call with one more setting: only the new one trains.
-    out = run_grid(["dtn", "IIS", "HHI"], out_dir, options, config, config,
-                   train_fn=fake_train, evaluate_fn=lambda p, g: scores(0.5, 0.5, 0.45))
-    assert calls == ["dtn", "IIS", "ner", "HHI"]
-    assert out["runs"]["dtn"]["resumed"] and not out["runs"]["HHI"]["resumed"]
-    saved = json.loads((out_dir / "results.json").read_text())
-    assert set(saved["results"]) == {"dtn", "IIS", "HHI", "ner"}
-    table = (out_dir / "table.md").read_text()
-    assert "Command: `test`" in table and "| DTN |" in table
-    # Test scores of runs not trained again are read back from test_scores.json.
-    assert saved["results"]["dtn"]["micro"]["f1"] == 0.5
-    assert saved["results"]["HHI"]["micro"]["f1"] == 0.45
-    assert "| Avg. (2 TTN) | 50.00 | 50.00 | 42.50 ± 3.54 |" in table
-    # A folder without done.json (a crashed run) is trained again.
-    (out_dir / "runs" / "IIS" / "done.json").unlink()
-    run_grid(["IIS"], out_dir, options, config, None, train_fn=lambda *a: None,
-             evaluate_fn=fake_eval)
-    assert (out_dir / "runs" / "IIS" / "done.json").exists()
+    out = tmp_path / "grid"
+    grid = run_grid(["IIS", "HHH", "dtn", "baseline"], [0], out, options, jobs=2,
+                    runner=fake_runner(calls, f1_of))
+    assert sorted(set(calls)) == ["baseline", "dtn", "ner", "ttn_HHH", "ttn_IIS"]
+    assert [r["model"] for r in grid["table"]] == [
+        "Baseline (no transfer)", "IIS", "HHH", "Avg. (2 TTN)", "DTN", "spaCy ner"]
+    assert (out / "runs" / "seed-0" / "ttn_IIS" / "done.json").exists()  # compare's layout
+    assert (out / "compare.json").exists()
+    saved = json.loads((out / "grid.json").read_text())
+    assert saved["claim"]["dtn"]["best_code"] == "IIS"
+    assert saved["claim"]["dtn"]["to_best"] == pytest.approx(-1.0)
+    assert saved["ended"]["dtn"] == ["early stop"]
+    table = (out / "table.md").read_text()
+    assert "| Avg. (2 TTN) | 68.00 | 68.00 | 68.00 ± 2.83 (sd over codes) |" in table
+    assert "Every run ended by early stopping." in table
+    pytest.importorskip("matplotlib")
+    assert (out / "grid.png").read_bytes()[:8] == PNG
+    # one more code: only it trains; the others are resumed from their done.json
+    calls.clear()
+    run_grid(["IIS", "HHH", "SSS", "dtn", "baseline"], [0], out, options,
+             runner=fake_runner(calls, f1_of, last_step=600))
+    assert set(calls) == {"ttn_SSS"}
+    saved = json.loads((out / "grid.json").read_text())
+    assert saved["ended"]["ttn_SSS"] == ["step cap"]
+    assert "Runs that reached the step cap: ttn_SSS." in (out / "table.md").read_text()
 
 
-def test_missing_data_is_a_grid_error(tmp_path):
-    options = dict(target=str(tmp_path / "nope.spacy"), source="", dev="", test="")
-    with pytest.raises(GridError, match="--target"):
-        run_grid(["dtn"], tmp_path, options, tmp_path / "x.cfg", None)
+def test_the_grid_takes_one_source(tmp_path):
+    options = dict(source="a.spacy,b.spacy")
+    with pytest.raises(GridError, match="one source"):
+        run_grid(["dtn"], [0], tmp_path, options)

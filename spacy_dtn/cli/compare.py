@@ -2,7 +2,7 @@
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from wasabi import msg
 
@@ -28,6 +28,37 @@ def _transformer(name: Optional[str]) -> Optional[str]:
     if name is None or name in ("null", "None", ""):
         return None
     return _relative(Path(name)) if Path(name).is_dir() else name
+
+
+def compare_options(
+    *, target: Path, sources: List[Path], label_map: List[str], dev: Path, test: Path,
+    fraction: float, vectors: Optional[Path], transformer: Optional[str], max_steps: int,
+    eval_frequency: int, patience: int, dev_limit: int, threads: int, jobs: int, gpu_id: int,
+    source_name: Optional[str], target_name: Optional[str], command: str,
+) -> Dict[str, Any]:
+    """The options of every run of a comparison (``compare`` and ``grid``), paths relative.
+
+    Several sources are each their own task, named by their folders (two in one folder are an
+    error); ``label_map`` is the ``--label-map`` entries, checked.
+    """
+    source_names = [path.parent.name for path in sources]
+    if len(set(source_names)) < len(source_names):
+        raise CompareError(
+            f"--source: each source needs its own folder (its task name), got {source_names}")
+    return dict(
+        target=_relative(target), dev=_relative(dev),
+        source=",".join(_relative(path) for path in sources) or None,
+        source_names=source_names if len(sources) > 1 else None,
+        label_map=parse_label_map(label_map),
+        test=_relative(test), fraction=fraction,
+        vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
+        transformer=_transformer(transformer),
+        max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
+        dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
+        source_name=source_name or ("+".join(source_names) if sources else None),
+        target_name=target_name or target.parent.name,
+        command=command,
+    )
 
 
 @app.command("compare")
@@ -60,26 +91,15 @@ def compare_cli(
     """Train DTN, DTN (HS), the same network without transfer and spaCy's ner on the same
     target sentences, for several seeds, to convergence; write mean ± sd test scores."""
     args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "compare" else sys.argv[1:]
-    source_names = [path.parent.name for path in source]
-    if len(set(source_names)) < len(source_names):
-        fail(f"--source: each source needs its own folder (its task name), got {source_names}")
     try:
-        table = parse_label_map(label_map)
+        options = compare_options(
+            target=target, sources=source, label_map=label_map, dev=dev, test=test,
+            fraction=fraction, vectors=vectors, transformer=transformer, max_steps=max_steps,
+            eval_frequency=eval_frequency, patience=patience, dev_limit=dev_limit,
+            threads=threads, jobs=jobs, gpu_id=gpu_id, source_name=source_name,
+            target_name=target_name, command="python -m spacy_dtn compare " + shlex.join(args))
     except CompareError as err:
         fail(str(err))
-    options = dict(
-        target=_relative(target), dev=_relative(dev),
-        source=",".join(_relative(path) for path in source) or None,
-        source_names=source_names if len(source) > 1 else None, label_map=table,
-        test=_relative(test), fraction=fraction,
-        vectors=None if vectors is None or str(vectors) in ("null", "None") else _relative(vectors),
-        transformer=_transformer(transformer),
-        max_steps=max_steps, eval_frequency=eval_frequency, patience=patience,
-        dev_limit=dev_limit, threads=threads, jobs=jobs, gpu_id=gpu_id,
-        source_name=source_name or ("+".join(source_names) if source else None),
-        target_name=target_name or target.parent.name,
-        command="python -m spacy_dtn compare " + shlex.join(args),
-    )
     if output_dir is None:
         output_dir = Path("results") / default_results_name(
             options["source_name"], options["target_name"], fraction, output_suffix)

@@ -33,7 +33,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DASHES = re.compile(r"^-+(\s+-+)+\s*$")
 
 
-def _use_agg():
+def use_agg():
     """matplotlib's pyplot on the Agg backend (files only; no display needed)."""
     import matplotlib
 
@@ -119,7 +119,7 @@ def plot_compare(result: Dict[str, Any], path: PathLike) -> Path:
     Rows top to bottom in the table's order; the F1 axis starts a little below the lowest
     seed (said under the axis), so that differences of one or two points show.
     """
-    plt = _use_agg()
+    plt = use_agg()
     rows = list(result["systems"].items())
     if not rows:
         raise ValueError("plot_compare: the result has no systems")
@@ -150,10 +150,10 @@ def plot_compare(result: Dict[str, Any], path: PathLike) -> Path:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.16),
               ncol=len(unique), fontsize=8, frameon=False)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _save(plt: Any, fig: Any, path: PathLike) -> Path:
+def save_figure(plt: Any, fig: Any, path: PathLike) -> Path:
     """Lay out ``fig``, write it to ``path`` (its folder made) and free it."""
     fig.tight_layout()
     path = Path(path)
@@ -176,7 +176,7 @@ def plot_curves(runs: Dict[str, PathLike], path: PathLike,
     curves = {label: points for label, points in curves.items() if points}
     if not curves:
         return {}
-    plt = _use_agg()
+    plt = use_agg()
     fig, (full, zoom) = plt.subplots(2, 1, figsize=(8, 7.5), dpi=120, sharex=True,
                                      gridspec_kw={"height_ratios": [1, 1.3]})
     top = max(f for points in curves.values() for _, f in points)
@@ -199,7 +199,7 @@ def plot_curves(runs: Dict[str, PathLike], path: PathLike,
     zoom.set_ylim(low, top + 1)
     zoom.set_ylabel(f"dev F1 (%), from {low:g}")
     zoom.set_xlabel("training step")
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
     return curves
 
 
