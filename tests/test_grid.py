@@ -11,7 +11,7 @@ import pytest
 import srsly
 
 from spacy_dtn.tools.grid import (
-    GridError, best_and_worst, check_claim, format_claim, grid_systems, how_runs_ended,
+    DEV, GridError, best_and_worst, check_claim, format_claim, grid_systems, how_runs_ended,
     parse_settings, rank_ttn, run_grid, table_rows, ttn_average,
 )
 
@@ -88,6 +88,13 @@ def test_the_claim_by_hand(systems):
     text = format_claim(claims)
     assert "**DTN** 80.20: +0.20 to the best fixed scheme (IIS, 80.00), **within 0.5**" in text
     assert "**DTN (HS)** 79.00: -1.00 to the best fixed scheme (IIS, 80.00), **not within" in text
+    # on dev, read from the rows' dev_mean: the DTN's dev F1 70.0 is below six codes' (80.5,
+    # 78.5, ..., 70.5): rank 7, 10.5 under the best
+    systems["dtn"]["dev_mean"] = 70.0
+    dev = check_claim(systems, DEV)["dtn"]
+    assert dev["best_code"] == "IIS" and dev["best_f1"] == pytest.approx(80.5)
+    assert dev["to_best"] == pytest.approx(-10.5) and dev["rank"] == 7
+    assert not dev["within_best"] and not dev["above_average"]
     # one code: no sd over codes, no claim
     assert check_claim({"ttn_III": row([70.0]), "dtn": row([71.0])}) == {}
 

@@ -89,10 +89,14 @@ def code_of(system: str) -> Optional[str]:
 Rows = Dict[str, Dict[str, Any]]  # compare.json's "systems": name -> row (percent)
 
 
-def rank_ttn(systems: Rows) -> List[Tuple[str, Dict[str, Any]]]:
-    """The TTN rows as (code, row), best mean test F1 first; ties broken by the code."""
+#: Which F1 of a row the claim reads: ``mean`` (test) or ``dev_mean`` (the best dev score).
+TEST, DEV = "mean", "dev_mean"
+
+
+def rank_ttn(systems: Rows, key: str = TEST) -> List[Tuple[str, Dict[str, Any]]]:
+    """The TTN rows as (code, row), best mean F1 (``key``) first; ties broken by the code."""
     rows = [(code_of(name), row) for name, row in systems.items() if code_of(name)]
-    return sorted(rows, key=lambda item: (-item[1]["mean"], item[0]))
+    return sorted(rows, key=lambda item: (-item[1][key], item[0]))
 
 
 def best_and_worst(ranked: Sequence[Tuple[str, Any]], k: int = 3):
@@ -103,14 +107,14 @@ def best_and_worst(ranked: Sequence[Tuple[str, Any]], k: int = 3):
     return best, list(ranked[len(ranked) - n_worst:]) if n_worst else []
 
 
-def ttn_average(systems: Rows) -> Optional[Dict[str, Any]]:
+def ttn_average(systems: Rows, key: str = TEST) -> Optional[Dict[str, Any]]:
     """Mean P, R and F1 over the TTN codes (each code its mean over seeds) and the sample
     standard deviation of F1 over the codes (the paper's "80.06 ± 1.04"); None without codes.
     With one code the sd is nan."""
-    rows = [row for _, row in rank_ttn(systems)]
+    rows = [row for _, row in rank_ttn(systems, key)]
     if not rows:
         return None
-    f1 = [row["mean"] for row in rows]
+    f1 = [row[key] for row in rows]
     return {
         "p": statistics.fmean(row["p_mean"] for row in rows),
         "r": statistics.fmean(row["r_mean"] for row in rows),
@@ -149,15 +153,16 @@ def table_rows(systems: Rows) -> List[Dict[str, Any]]:
     return rows
 
 
-def check_claim(systems: Rows) -> Dict[str, Dict[str, Any]]:
-    """The paper's claim for DTN and DTN (HS), in F1 points of mean test F1.
+def check_claim(systems: Rows, key: str = TEST) -> Dict[str, Dict[str, Any]]:
+    """The paper's claim for DTN and DTN (HS), in F1 points of the rows' ``key``: the mean
+    test F1 (the paper's measure), or with :data:`DEV` the best dev F1 of the same runs.
 
     ``to_best``: the system minus the best TTN code (``within_best``: ≥ −WITHIN_BEST);
     ``over_average_sd``: (system − TTN average) / the sd over codes (``above_average``: ≥ 1);
     ``over_baseline`` and ``over_ner``. Needs at least two TTN codes; {} otherwise.
     """
-    ranked = rank_ttn(systems)
-    average = ttn_average(systems)
+    ranked = rank_ttn(systems, key)
+    average = ttn_average(systems, key)
     if len(ranked) < 2 or average is None:
         return {}
     best_code, best = ranked[0]
@@ -165,19 +170,19 @@ def check_claim(systems: Rows) -> Dict[str, Dict[str, Any]]:
     for name in ("dtn", "dtn_hs"):
         if name not in systems:
             continue
-        f1 = systems[name]["mean"]
+        f1 = systems[name][key]
         sd = average["sd_over_codes"]
         over_sd = (f1 - average["f1"]) / sd if sd > 0 else math.inf
         claims[name] = {
-            "f1": f1, "best_code": best_code, "best_f1": best["mean"],
-            "to_best": f1 - best["mean"], "within_best": f1 - best["mean"] >= -WITHIN_BEST,
+            "f1": f1, "best_code": best_code, "best_f1": best[key],
+            "to_best": f1 - best[key], "within_best": f1 - best[key] >= -WITHIN_BEST,
             "average": average["f1"], "average_sd": sd, "over_average_sd": over_sd,
             "above_average": over_sd >= 1.0,
-            "rank": 1 + sum(row["mean"] > f1 for _, row in ranked), "n_codes": len(ranked),
+            "rank": 1 + sum(row[key] > f1 for _, row in ranked), "n_codes": len(ranked),
         }
         for other in ("baseline", NER_SYSTEM):
             if other in systems:
-                claims[name][f"over_{other}"] = f1 - systems[other]["mean"]
+                claims[name][f"over_{other}"] = f1 - systems[other][key]
     return claims
 
 
@@ -262,7 +267,9 @@ def format_markdown(grid: Dict[str, Any]) -> str:
         f"{setting['dev_limit']}, vectors `{setting['vectors']}`.", "",
         f"Command: `{setting.get('command')}`", "",
         "## Table 1", "", format_table(grid["table"]), "",
-        "## The claim", "", format_claim(grid["claim"]), "",
+        "## The claim", "", "On test F1 (the paper's measure):", "", format_claim(grid["claim"]),
+        "", "On the best dev F1 of the same runs (what a user could have chosen by):", "",
+        format_claim(grid["claim_dev"]), "",
         "## Every scheme, best first", "",
         "| Scheme | F1 | F1 per type | F1 per seed | ended |", "|---|---:|---:|---:|---|",
     ]
@@ -330,6 +337,7 @@ def build_grid(result: Dict[str, Any], output_dir: Path) -> Dict[str, Any]:
     return {
         "setting": result["setting"], "seeds": result["seeds"],
         "table": table_rows(systems), "claim": check_claim(systems),
+        "claim_dev": check_claim(systems, DEV),
         "average": ttn_average(systems), "ranked": ranked,
         "ended": how_runs_ended(run_dirs, result["setting"]["max_steps"]),
     }
