@@ -246,9 +246,9 @@ def format_claim(claims: Dict[str, Dict[str, Any]]) -> str:
             f"among the {c['n_codes']} codes"
         )
         if "over_baseline" in c:
-            line += f"; {c['over_baseline']:+.2f} over the no-transfer baseline"
+            line += f"; {c['over_baseline']:+.2f} against the no-transfer baseline"
         if "over_ner" in c:
-            line += f"; {c['over_ner']:+.2f} over spaCy ner"
+            line += f"; {c['over_ner']:+.2f} against spaCy ner"
         lines.append(line + ".")
     return "\n".join(lines)
 
