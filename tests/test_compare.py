@@ -147,12 +147,8 @@ def test_compare_writes_json_and_markdown_and_resumes(tmp_path, monkeypatch):
 
 
 def test_a_new_system_joins_the_earlier_table_of_the_same_setting(tmp_path, monkeypatch):
-    _empty_inputs(tmp_path, monkeypatch)
+    options = dict(_empty_inputs(tmp_path, monkeypatch), command="first")
     (tmp_path / "a.cfg").write_text("[paths]\ntarget = null\nsource = null\ndev = null\n")
-    options = dict(target="t.spacy", source="s.spacy", dev="d.spacy", test="e.spacy",
-                   vectors=None, fraction=0.1, max_steps=100, eval_frequency=10, patience=50,
-                   dev_limit=0, gpu_id=-1, threads=1, source_name="src", target_name="tgt",
-                   command="first")
     f1_of = {"dtn": {0: 0.70}, "ner": {0: 0.66}, "dtn_tb": {0: 0.75}}
     out_dir = tmp_path / "out"
     run_compare({"dtn": "a.cfg", "ner": "a.cfg"}, [0], out_dir, options,

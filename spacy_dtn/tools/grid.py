@@ -305,7 +305,7 @@ def plot_grid(grid: Dict[str, Any], path: Path) -> Path:
         ax.barh(y, row["mean"] - low, left=low, height=0.7, color=color, alpha=0.85,
                 xerr=row.get("sd") or None, error_kw={"elinewidth": 1, "capsize": 2})
         ax.text(high - 0.1, y, f"{row['mean']:.2f}", va="center", ha="right", fontsize=7)
-    average = ttn_average(dict(items))
+    average = grid["average"]
     if average is not None and not math.isnan(average["sd_over_codes"]):
         ax.axvspan(average["f1"] - average["sd_over_codes"],
                    average["f1"] + average["sd_over_codes"], color="#4c72b0", alpha=0.12)
