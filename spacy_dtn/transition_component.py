@@ -7,6 +7,7 @@ per task (spaCy's ``EntityRecognizer`` with ``spacy.TransitionBasedParser.v2``).
 ``spacy.Tok2Vec.v2`` does. Examples carry their task as for ``dtn_ner``
 (:mod:`spacy_dtn.tasks`); the target's entities go to ``doc.ents``.
 """
+from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import srsly
@@ -18,6 +19,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from .layers.from_ner import copy_trained_ner
 from .layers.gated_encoder import add_share_grad, share_penalty
 from .layers.transition_model import action_names, soft_pair, tied_actions
 from .tasks import TARGET, get_task, skip_batch
@@ -145,10 +147,16 @@ class DTNTransitionNER(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[dict] = None,
+        pretrained: Optional[Path] = None,
     ) -> None:
         """Learn each task's actions from its examples and initialise the shared model.
 
         labels: the target's actions, as for spaCy's ``ner`` (``spacy init labels``).
+        pretrained: a trained pipeline (e.g. stock ``ner`` on the label-mapped pool,
+            ``configs/ner_pooled.cfg``) whose ``tok2vec`` starts the embedding and every copy
+            of the encoder, and whose ``ner`` the target's output
+            (:func:`spacy_dtn.layers.from_ner.copy_trained_ner`); set in
+            ``[initialize.components.NAME]``. None: fresh weights.
         """
         validate_get_examples(get_examples, "DTNTransitionNER.initialize")
         present = {get_task(eg) for eg in get_examples()}
@@ -165,6 +173,8 @@ class DTNTransitionNER(TrainablePipe):
                 lambda task=task: (eg for eg in get_examples() if get_task(eg) == task),
                 labels=labels if task == TARGET else None,
             )
+        if pretrained is not None:
+            copy_trained_ner(self, pretrained)
         self._tie_outputs(grads=False)
 
     def update(

@@ -372,6 +372,10 @@ def test_a_system_named_x_ft_with_a_pretrained_path_trains_on_x():
     assert compare.pretrained_by("dtn_any_ft", "configs/dtn_ft.cfg") == "dtn_any"
     assert compare.pretrained_by("dtn_ft", "configs/dtn.cfg") is None  # no [paths] pretrained
     assert compare.pretrained_by("dtn_partial", "configs/dtn.cfg") is None
+    # the DTN on spaCy's ner started from stock ner on the pool; dtn_tb itself starts fresh
+    known = compare.KNOWN_SYSTEMS
+    assert compare.pretrained_by("dtn_tb_pool", known["dtn_tb_pool"]) == "ner_pooled"
+    assert compare.pretrained_by("dtn_tb", known["dtn_tb"]) is None
 
 
 def test_filled_systems_wait_for_their_teacher_and_the_fine_tune_for_its_pool(

@@ -254,3 +254,64 @@ def test_label_map_keeps_tied_output_rows_one_row_through_training():
     assert_allclose(before[chemical], W_t[chemical])  # untied target rows: no source signal
     nlp.update(target, sgd=optimizer)
     assert_allclose(upper_s.get_param("b")[rows], upper_t.get_param("b")[target_rows])
+
+
+def _stock_ner_pipeline(examples, steps: int):
+    """spaCy's efficiency ``tok2vec`` + ``ner`` (a listener), as configs/ner_pooled.cfg
+    builds it without static vectors, trained for a few steps."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec", config={"model": {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 96,
+                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+                  "rows": [5000, 1000, 2500, 2500], "include_static_vectors": False},
+        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 96, "depth": 4,
+                   "window_size": 1, "maxout_pieces": 3}}})
+    nlp.add_pipe("ner", config={"model": {
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+        "extra_state_tokens": False, "hidden_width": 64, "maxout_pieces": 2, "use_upper": True,
+        "tok2vec": {"@architectures": "spacy.Tok2VecListener.v1", "width": 96}}})
+    optimizer = nlp.initialize(lambda: examples)
+    for step in range(steps):
+        nlp.update(examples[(step * 8) % len(examples):][:8], sgd=optimizer)
+    return nlp
+
+
+def _stock_ner(tmp_path, corpus, steps=30):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    _stock_ner_pipeline(read_examples(nlp, corpus, "train", 32), steps).to_disk(tmp_path / corpus)
+    return tmp_path / corpus
+
+
+def test_started_from_a_trained_ner_predicts_what_it_predicts(tmp_path):
+    """Every encoder copy starts as the trained encoder, so the gated mixture is the trained
+    tok2vec's output whatever the gates, and the target predicts exactly as the stock ner."""
+    stock_path = _stock_ner(tmp_path, "bc5cdr")
+    stock = spacy.load(stock_path)
+    nlp = _pipeline("dtn")
+    target = read_examples(nlp, "bc5cdr", "train", 16)
+    source = read_examples(nlp, "ncbi-disease", "train", 16, task="source")
+    nlp.initialize(lambda: target + source)
+    texts = [eg.reference.text for eg in read_examples(nlp, "bc5cdr", "devel", 40)]
+    assert _ents(nlp.pipe(texts)) != _ents(stock.pipe(texts))  # fresh weights differ
+    nlp.get_pipe("dtn_transition_ner").initialize(
+        lambda: target + source, nlp=nlp, pretrained=stock_path)
+    expected = _ents(stock.pipe(texts))
+    assert sum(map(len, expected)) > 0
+    assert _ents(nlp.pipe(texts)) == expected
+    assert sorted(action_names(stock.get_pipe("ner"))) == sorted(
+        action_names(nlp.get_pipe("dtn_transition_ner").target))
+
+
+def test_a_trained_ner_of_other_labels_is_a_one_line_error(tmp_path):
+    stock_path = _stock_ner(tmp_path, "ncbi-disease", steps=1)
+    nlp = _pipeline("dtn")
+    target = read_examples(nlp, "bc5cdr", "train", 8)
+    source = read_examples(nlp, "ncbi-disease", "train", 8, task="source")
+    with pytest.raises(ValueError) as error:
+        nlp.get_pipe("dtn_transition_ner").initialize(
+            lambda: target + source, nlp=nlp, pretrained=stock_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "has the labels ['Disease'], the target ['Chemical', 'Disease']" in message

@@ -33,6 +33,7 @@ KNOWN_SYSTEMS = {
     "dtn_filled": "configs/dtn.cfg",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
+    "dtn_tb_pool": "configs/dtn_tb.cfg --corpora.train.source_name source",
     "dtn_trf": "configs/dtn_trf.cfg",
     "baseline_trf": "configs/baseline_trf.cfg",
     "ner_trf": "configs/ner_trf.cfg",
@@ -40,7 +41,8 @@ KNOWN_SYSTEMS = {
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
 #: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
-PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled"}
+PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled",
+                 "dtn_tb_pool": "ner_pooled"}
 #: Systems whose sources are completed by another system's model-best of the same seed (its
 #: ``[paths] teacher``, ``spacy_dtn.teacher``): spaCy ``ner`` trained on the target alone.
 TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner"}
