@@ -91,7 +91,7 @@ def _style(name: str) -> Dict[str, str]:
     """DTN systems solid, spaCy's ``ner`` and its variants dashed, others (the no-transfer
     ``baseline``) dotted; the family names the bar colour in :func:`plot_compare`."""
     if name.startswith("dtn"):
-        return {"linestyle": "-", "family": "dtn_ner (DTN)"}
+        return {"linestyle": "-", "family": "the DTN (dtn_ner, dtn_transition_ner)"}
     if name.startswith("ner"):
         return {"linestyle": "--", "family": "spaCy ner"}
     if name.startswith("baseline"):
@@ -101,7 +101,7 @@ def _style(name: str) -> Dict[str, str]:
 
 #: The curves' lower panel: this many F1 points below the best dev F1 of all runs.
 ZOOM = 12
-BAR_COLORS = {"dtn_ner (DTN)": "#4c72b0", "spaCy ner": "#dd8452",
+BAR_COLORS = {"the DTN (dtn_ner, dtn_transition_ner)": "#4c72b0", "spaCy ner": "#dd8452",
               "the DTN's network, no transfer": "#9a9a9a", "other": "#8c8c5a"}
 
 
