@@ -161,6 +161,14 @@ class DTNTransitionNER(TrainablePipe):
         validate_get_examples(get_examples, "DTNTransitionNER.initialize")
         present = {get_task(eg) for eg in get_examples()}
         missing = [task for task in self.tasks if task not in present]
+        others = sorted(present - set(self.tasks))
+        if missing and others:
+            raise ValueError(
+                f"{self.name} takes one source task, {missing[0]!r}; the training corpus has "
+                f"the source tasks {others}: read the source files as one task "
+                f"(corpora.train.source_name = \"{missing[0]}\") or use dtn_ner, which takes "
+                "each source as its own task"
+            )
         if missing:
             raise ValueError(
                 f"{self.name} (sharing {self.cfg['sharing']!r}) needs training examples of "

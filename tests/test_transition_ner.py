@@ -201,6 +201,17 @@ def test_dtn_without_source_examples_says_what_is_missing():
         nlp.initialize(lambda: target)
 
 
+def test_several_source_tasks_say_how_to_read_them_as_one():
+    nlp = _pipeline("dtn")
+    target = read_examples(nlp, "bc5cdr", "train", 4)
+    sources = (read_examples(nlp, "ncbi-disease", "train", 4, task="ncbi-disease")
+               + read_examples(nlp, "bc2gm", "train", 4, task="bc2gm"))
+    with pytest.raises(ValueError, match=r"takes one source task, 'source'; the training corpus "
+                       r"has the source tasks \['bc2gm', 'ncbi-disease'\]: read the source "
+                       r"files as one task \(corpora.train.source_name = \"source\"\)"):
+        nlp.initialize(lambda: target + sources)
+
+
 def test_baseline_trains_on_the_target_and_skips_source_batches():
     fix_random_seed(0)
     nlp = _pipeline("baseline")
