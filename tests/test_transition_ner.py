@@ -1,5 +1,6 @@
 """``dtn_transition_ner``: the DTN's gates on spaCy's token encoder, spaCy's ner per task."""
 from collections import Counter
+from pathlib import Path
 
 import numpy
 import pytest
@@ -341,3 +342,23 @@ def test_a_trained_ner_of_other_labels_is_a_one_line_error(tmp_path):
     message = str(error.value)
     assert "\n" not in message
     assert "has the labels ['Disease'], the target ['Chemical', 'Disease']" in message
+
+
+def test_configs_dtn_tb_takes_the_trained_ner_from_paths_pretrained(tmp_path):
+    """The route of ``spacy train configs/dtn_tb.cfg --paths.pretrained ...``:
+    ``[initialize.components.dtn_transition_ner] pretrained`` reaches ``initialize``."""
+    from spacy.util import load_config, load_model_from_config
+
+    stock_path = _stock_ner(tmp_path, "bc5cdr")
+    config = load_config(Path(__file__).parents[1] / "configs" / "dtn_tb.cfg", overrides={
+        "paths.pretrained": str(stock_path), "paths.vectors": None,
+        "paths.dev": "corpus/bc5cdr/dev.spacy",
+        "components.dtn_transition_ner.model.embed.include_static_vectors": False})
+    nlp = load_model_from_config(config, auto_fill=True)
+    target = read_examples(nlp, "bc5cdr", "train", 16)
+    source = read_examples(nlp, "ncbi-disease", "train", 16, task="source")
+    nlp.initialize(lambda: target + source)
+    texts = [eg.reference.text for eg in read_examples(nlp, "bc5cdr", "devel", 40)]
+    expected = _ents(spacy.load(stock_path).pipe(texts))
+    assert sum(map(len, expected)) > 0
+    assert _ents(nlp.pipe(texts)) == expected

@@ -71,7 +71,7 @@ def compare_cli(
     test: Path = Opt(..., "--test", help="Target test DocBin: the reported scores"),
     output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct[-SUFFIX])"),
     output_suffix: Optional[str] = Opt(None, "--output-suffix", help="Appended to the default --output-dir: a family of systems in its own table (e.g. trf: results/ncbi-disease-to-bc5cdr-10pct-trf)"),
-    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_partial, dtn_hs_partial (a source's unannotated types unknown), ner_pooled, ner_pool_ft (stock spaCy on the label-mapped pool, then fine-tuned on the target), dtn_tb, dtn_tb_ta, dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
+    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_partial, dtn_hs_partial (a source's unannotated types unknown), ner_pooled, ner_pool_ft (stock spaCy on the label-mapped pool, then fine-tuned on the target), dtn_tb, dtn_tb_ta, dtn_tb_pool (dtn_tb started from ner_pooled), dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = Opt("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = Opt(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = Opt(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
