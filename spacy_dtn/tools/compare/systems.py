@@ -16,7 +16,9 @@ DEFAULT_SYSTEMS = {
     "ner": "configs/ner_efficiency.cfg",
 }
 #: Systems known by name beyond the defaults: the DTN on spaCy's own ner
-#: (``dtn_transition_ner``), without and with label-mapped output sharing; the BiLSTM DTN
+#: (``dtn_transition_ner``), without and with label-mapped output sharing, with several
+#: source files read as one source task (``dtn_tb_one``; ``dtn_tb_pool`` starts it from
+#: ``ner_pooled``); the BiLSTM DTN
 #: and its baseline with the CRF output (``decoder = "crf"``); over a transformer
 #: (``--transformer``): the DTN, its baseline and spaCy's own transformer ``ner``.
 KNOWN_SYSTEMS = {
@@ -33,6 +35,7 @@ KNOWN_SYSTEMS = {
     "dtn_filled": "configs/dtn.cfg",
     "dtn_tb": "configs/dtn_tb.cfg",
     "dtn_tb_ta": "configs/dtn_tb.cfg --components.dtn_transition_ner.model.label_map name",
+    "dtn_tb_one": "configs/dtn_tb.cfg --corpora.train.source_name source",
     "dtn_tb_pool": "configs/dtn_tb.cfg --corpora.train.source_name source",
     "dtn_trf": "configs/dtn_trf.cfg",
     "baseline_trf": "configs/baseline_trf.cfg",
