@@ -72,15 +72,11 @@ def _tok2vec_of(nlp, recognizer) -> Model:
 
 
 def _encoders(container: Model) -> List[Model]:
-    """Each copy of the context encoder once: the paths of every task's gated view."""
-    seen: List[Model] = []
-    for task in container.attrs["tasks"]:
-        view = task_view(container.get_ref(task))
-        for name in ("hard", "soft", "independent"):
-            encoder = view.get_ref(name) if view.has_ref(name) else None
-            if encoder is not None and all(encoder is not other for other in seen):
-                seen.append(encoder)
-    return seen
+    """The copies of the context encoder: the paths of every task's gated view (the hard
+    one, shared by the views, comes once per task; copying it twice does no harm)."""
+    views = [task_view(container.get_ref(task)) for task in container.attrs["tasks"]]
+    return [view.get_ref(name) for view in views for name in ("hard", "soft", "independent")
+            if view.has_ref(name)]
 
 
 def _copy(source: Model, destination: Model, path) -> None:
