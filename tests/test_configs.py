@@ -117,7 +117,8 @@ def test_every_config_takes_the_shared_command_line(name):
     missing = [key for key in SHARED_OVERRIDES if key not in config]
     assert missing == []
     assert config["corpora.train.@readers"] in (
-        "spacy_dtn.TransferCorpus.v1", "spacy_dtn.PooledCorpus.v1")
+        "spacy_dtn.TransferCorpus.v1", "spacy_dtn.PooledCorpus.v1",
+        "spacy_dtn.SelfTrainingCorpus.v1")
 
 
 def test_the_stock_pool_anchors_are_spacy_ner_with_only_the_data_changed():

@@ -35,6 +35,7 @@ def compare_options(
     fraction: float, vectors: Optional[Path], transformer: Optional[str], max_steps: int,
     eval_frequency: int, patience: int, dev_limit: int, threads: int, jobs: int, gpu_id: int,
     source_name: Optional[str], target_name: Optional[str], command: str,
+    unlabeled: Optional[Path] = None, archive_complement: bool = False,
 ) -> Dict[str, Any]:
     """The options of every run of a comparison (``compare`` and ``grid``), paths relative.
 
@@ -58,6 +59,7 @@ def compare_options(
         source_name=source_name or ("+".join(source_names) if sources else None),
         target_name=target_name or target.parent.name,
         command=command,
+        unlabeled=_relative(unlabeled), archive_complement=archive_complement,
     )
 
 
@@ -71,7 +73,7 @@ def compare_cli(
     test: Path = Opt(..., "--test", help="Target test DocBin: the reported scores"),
     output_dir: Optional[Path] = Opt(None, "--output-dir", help="runs/, compare.json and compare.md go here (default: results/SOURCE-to-TARGET-PCTpct[-SUFFIX])"),
     output_suffix: Optional[str] = Opt(None, "--output-suffix", help="Appended to the default --output-dir: a family of systems in its own table (e.g. trf: results/ncbi-disease-to-bc5cdr-10pct-trf)"),
-    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_partial, dtn_hs_partial (a source's unannotated types unknown), ner_pooled, ner_pool_ft (stock spaCy on the label-mapped pool, then fine-tuned on the target), dtn_tb, dtn_tb_ta, dtn_tb_one (several sources as one task), dtn_tb_pool (dtn_tb_one started from ner_pooled), dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), or NAME=CONFIG [spacy train overrides]; repeat the option"),
+    system: List[str] = Opt(list(DEFAULT_SYSTEMS), "--system", help="A system to train: dtn, dtn_hs, baseline, ner (the default four), dtn_partial, dtn_hs_partial (a source's unannotated types unknown), ner_pooled, ner_pool_ft (stock spaCy on the label-mapped pool, then fine-tuned on the target), dtn_tb, dtn_tb_ta, dtn_tb_one (several sources as one task), dtn_tb_pool (dtn_tb_one started from ner_pooled), dtn_crf, baseline_crf, dtn_trf, baseline_trf, ner_trf (over --transformer), ner_self, ner_self2, ner_self_ft (stock self-training on the archive: --unlabeled or --archive-complement), ner_30pct, ner_100pct (ner on 30 %/100 % of the target), or NAME=CONFIG [spacy train overrides]; repeat the option"),
     seeds: str = Opt("0,1,2", "--seeds", help="Comma-separated seeds (target subsample and training)"),
     fraction: float = Opt(0.1, "--fraction", help="Share of the target train sentences kept"),
     vectors: Optional[Path] = Opt(None, "--vectors", help="spaCy vectors pipeline for [paths] vectors (all systems); null: none"),
@@ -85,6 +87,8 @@ def compare_cli(
     jobs: int = Opt(1, "--jobs", "-j", help="Runs trained at once (one process each)"),
     threads: int = Opt(1, "--threads", help="PyTorch/OpenMP threads per run (0: the library default)"),
     gpu_id: int = Opt(-1, "--gpu-id", help="GPU id, -1 for CPU"),
+    unlabeled: Optional[Path] = Opt(None, "--unlabeled", help="Unlabeled archive for [paths] unlabeled (ner_self, ner_self2): a DocBin (labels ignored) or the JSONL of texts annotate reads; its dev/test sentences are dropped and counted"),
+    archive_complement: bool = Opt(False, "--archive-complement", help="Each seed's archive is the --target train docs outside that seed's --fraction, labels dropped, written to runs/seed-<s>/archive.spacy (the issue's setting; instead of --unlabeled)"),
     report_only: bool = Opt(False, "--report-only", help="Train nothing: write the tables from the runs finished so far"),
     # fmt: on
 ) -> None:
@@ -97,7 +101,8 @@ def compare_cli(
             fraction=fraction, vectors=vectors, transformer=transformer, max_steps=max_steps,
             eval_frequency=eval_frequency, patience=patience, dev_limit=dev_limit,
             threads=threads, jobs=jobs, gpu_id=gpu_id, source_name=source_name,
-            target_name=target_name, command="python -m spacy_dtn compare " + shlex.join(args))
+            target_name=target_name, command="python -m spacy_dtn compare " + shlex.join(args),
+            unlabeled=unlabeled, archive_complement=archive_complement)
     except CompareError as err:
         fail(str(err))
     if output_dir is None:

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from wasabi import msg
 
+from ..archive import ArchiveError, write_complement
 from ..convert.docs import subsample_docbin
 from ..convert.errors import ConversionError
 from ..convert.run import Format, convert
@@ -65,17 +66,24 @@ def subsample_cli(
     output_path: Path = Arg(..., metavar="OUTPUT", help="The .spacy file to write"),
     fraction: float = Opt(..., "--fraction", help="Fraction of Docs to keep, in [0, 1]"),
     seed: int = Opt(0, "--seed", help="Seed of the selection"),
+    complement: Optional[Path] = Opt(None, "--complement", help="Also write the Docs NOT kept, entity labels dropped (missing, not O), to this .spacy file: the unlabeled archive of self-training ([paths] unlabeled)"),
     # fmt: on
 ) -> None:
     """Keep a seeded fraction of the Docs of a DocBin: the same Docs for the same seed anywhere.
 
     Uses :func:`spacy_dtn.subsample.subsample` (SHA-256 ranking of the Doc positions), so the
-    selection depends only on the seed, the fraction and the number of Docs.
+    selection depends only on the seed, the fraction and the number of Docs. ``--complement``
+    writes the other Docs without their labels (:func:`spacy_dtn.archive.write_complement`):
+    the archive of the measurements, the train sentences nobody labelled for this seed.
     """
     try:
         kept, total = subsample_docbin(input_path, output_path, fraction, seed)
-    except (ConversionError, ValueError, OSError) as err:
+        if complement is not None:
+            n_archive, _ = write_complement(input_path, complement, fraction, seed)
+    except (ArchiveError, ConversionError, ValueError, OSError) as err:
         fail(str(err))
     msg.good(
         f"Kept {kept:,} of {total:,} Docs (fraction {fraction}, seed {seed}); wrote {output_path}"
     )
+    if complement is not None:
+        msg.good(f"Wrote the other {n_archive:,} Docs, labels dropped, to {complement}")

@@ -14,13 +14,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
-from spacy.attrs import ORTH
+import torch
+from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d, Ints1d
 
+from ..iobes import TagSet
 from ..nn import DTNNetwork, NetworkConfig
-from .network_shim import NetworkBatch, NetworkShim, NetworkSpec, build_network_layer
+from .network_shim import (NetworkBatch, NetworkShim, NetworkSpec, _convert_inputs,
+                           build_network_layer)
 
 
 @dataclass
@@ -224,6 +227,80 @@ def _forward(model: Model, X: DTNInput, is_train: bool) -> Tuple[DTNOutput, Call
     return output, backprop
 
 
+
+
+def tag_probabilities(model: Model, docs: Sequence[Doc]) -> List[numpy.ndarray]:
+    """The ``lstm`` decoder's tag distribution at each token of each doc, along ``doc.ents``.
+
+    Greedy decoding picks each tag from ``P(y_t | y_<t, x)`` restricted to the tags that may
+    follow the previous one (and end a sentence, at its end). Fed the docs' own tags as the
+    previous tags (teacher forcing: what greedy decoding saw when the tags are its own), one
+    forward pass in eval mode gives that distribution at every token: (len(doc), n_tags)
+    per doc, in the order of the target's :class:`~spacy_dtn.iobes.TagSet`, zero where a tag
+    may not follow. The docs must have been through the pipeline (a listener reads
+    ``doc.tensor``). The ``crf`` decoder scores whole sequences and has no per-token
+    distribution of this kind: an error.
+    """
+    network = get_network(model)
+    if network.config.decoder != "lstm":
+        raise ValueError(f"dtn_ner: per-token tag probabilities need the lstm decoder, this "
+                         f"one is {network.config.decoder!r}")
+    docs = list(docs)
+    task = network.target
+    tagset = network.tagsets[task]
+    probabilities = [numpy.zeros((len(doc), len(tagset)), dtype="float32") for doc in docs]
+    rows = [i for i, doc in enumerate(docs) if len(doc)]
+    if not rows:
+        return probabilities
+    lengths = [len(docs[i]) for i in rows]
+    tokvecs = model.get_ref("tok2vec").predict(docs)
+    gold = [model.ops.asarray(ents_tag_ids(doc, tagset)) for doc in docs]
+    batch = _featurize(model, DTNInput(docs, task, gold), rows, [tokvecs[i] for i in rows],
+                       lengths)
+    inputs, _ = _convert_inputs(model.layers[1], batch, False)
+    tags = inputs.kwargs["gold"]
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            h, packing, _, _ = network.encode(*inputs.args, task)
+            logits = network.teacher_forced_logits(task, h, packing, tags)
+            prev = torch.cat([tags.new_zeros(1), tags[:-1].clamp(min=0)])
+            prev[packing.starts] = tagset.start
+            may = getattr(network, f"allowed_{task}")[prev]
+            ends = packing.starts + torch.as_tensor(lengths, device=tags.device) - 1
+            may[ends] &= getattr(network, f"end_ok_{task}")
+            flat = logits.float().masked_fill(~may, float("-inf")).softmax(-1).cpu().numpy()
+    finally:
+        network.train(was_training)
+    start = 0
+    for i, length in zip(rows, lengths):
+        probabilities[i] = flat[start: start + length]
+        start += length
+    return probabilities
+
+
+def tag_confidences(model: Model, docs: Sequence[Doc]) -> List[numpy.ndarray]:
+    """The probability :func:`tag_probabilities` gives each token's own tag, (len(doc),) per
+    doc: the decoder's confidence in the tags it chose. 0.0 where a token's entity label is
+    not the target's (another component's entity)."""
+    docs = list(docs)
+    network = get_network(model)
+    tagset = network.tagsets[network.target]
+    confidences = []
+    for doc, probs in zip(docs, tag_probabilities(model, docs)):
+        ids = ents_tag_ids(doc, tagset)
+        chosen = probs[numpy.arange(len(doc)), numpy.maximum(ids, 0)]
+        confidences.append(numpy.where(ids >= 0, chosen, 0.0).astype("float32"))
+    return confidences
+
+
+def ents_tag_ids(doc: Doc, tagset: TagSet) -> numpy.ndarray:
+    """The target tag ids of a doc's entities (-1 where a label is not the target's)."""
+    codes = doc.to_array([ENT_IOB, ENT_TYPE])
+    strings = doc.vocab.strings
+    labels = [strings[int(key)] if key else "" for key in codes[:, 1]]
+    return tagset.encode_iob(codes[:, 0], labels)
 
 
 def _featurize(model: Model, X: DTNInput, rows, tokvecs, lengths) -> NetworkBatch:

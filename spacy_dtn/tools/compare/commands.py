@@ -1,10 +1,12 @@
 """The commands of one run: ``spacy train`` with the run's overrides (seed, subsample, source,
-transformer), ``python -m spacy_dtn evaluate`` on the test set, each in its own process."""
+transformer, unlabeled archive), ``python -m spacy_dtn evaluate`` on the test set, each in its
+own process."""
 import json
 import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -12,7 +14,39 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import srsly
 from wasabi import msg
 
-from .systems import DONE_FILE, SCORES_FILE, CompareError, Run, split_config
+from .systems import DONE_FILE, SCORES_FILE, CompareError, Run, reads_path, split_config
+
+#: Each seed's unlabeled archive with ``--archive-complement``: the target's train docs
+#: outside that seed's labelled fraction, labels dropped (``runs/seed-<s>/archive.spacy``).
+ARCHIVE_FILE = "archive.spacy"
+_ARCHIVE_LOCK = threading.Lock()  # runs of one seed may start together (--jobs)
+
+
+def seed_archive(run: Run) -> Path:
+    """Where the archive of a run's seed lives with ``--archive-complement``."""
+    return run.run_dir.parent / ARCHIVE_FILE
+
+
+def write_seed_archive(run: Run, options: Dict[str, Any]) -> Path:
+    """The seed's archive (:func:`spacy_dtn.archive.write_complement` of ``--target`` for the
+    seed and ``--fraction``), written once: the train sentences nobody labelled for this seed,
+    and nothing of dev or test, which are other files."""
+    from ...archive import write_complement
+
+    path = seed_archive(run)
+    with _ARCHIVE_LOCK:
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            write_complement(options["target"], partial, options["fraction"], run.seed)
+            partial.replace(path)
+    return path
+
+
+def unlabeled_path(run: Run, options: Dict[str, Any]) -> Optional[str]:
+    """A run's ``[paths] unlabeled``: ``--unlabeled``, its seed's complement, or None."""
+    if options.get("archive_complement"):
+        return str(seed_archive(run))
+    return options.get("unlabeled")
 
 
 def transformer_width(transformer: Optional[str]) -> Optional[int]:
@@ -38,7 +72,9 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
     The seed is ``system.seed`` (training, batcher) and ``corpora.train.seed`` (the target
     subsample of ``corpora.train.target_fraction``), so one number fixes both. A config with
     ``[paths] transformer`` gets ``options["transformer"]`` (when given; else its own
-    default), and one with ``[vars] transformer_width`` that model folder's hidden size.
+    default), and one with ``[vars] transformer_width`` that model folder's hidden size. A
+    config with ``[paths] unlabeled`` gets the archive (:func:`unlabeled_path`), and a train
+    reader with ``held_out`` the dev and test files.
     """
     from spacy.util import load_config
 
@@ -55,6 +91,12 @@ def train_command(run: Run, options: Dict[str, Any]) -> List[str]:
         cmd += ["--paths.pretrained", str(run.pretrained / "model-best")]
     if "teacher" in paths and run.teacher is not None:
         cmd += ["--paths.teacher", str(run.teacher / "model-best")]
+    if "unlabeled" in paths:
+        unlabeled = unlabeled_path(run, options)
+        cmd += ["--paths.unlabeled", "null" if unlabeled is None else unlabeled]
+    if "held_out" in loaded.get("corpora", {}).get("train", {}):
+        # dev and test never train, whatever the archive holds (spacy_dtn.self_training)
+        cmd += ["--corpora.train.held_out", f"{options['dev']},{options['test']}"]
     cmd += source_overrides(loaded, options)
     transformer = options.get("transformer")
     if transformer and "transformer" in paths:
@@ -143,6 +185,8 @@ def execute_run(run: Run, options: Dict[str, Any],
     run.run_dir.mkdir(parents=True, exist_ok=True)
     log = run.run_dir / "train.log"
     log.write_text("", encoding="utf8")
+    if options.get("archive_complement") and reads_path(run.config, "unlabeled"):
+        write_seed_archive(run, options)
     msg.info(f"{run.label}: training ({log})")
     start = time.time()
     runner(train_command(run, options), log, options["threads"])

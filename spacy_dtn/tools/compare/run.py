@@ -12,8 +12,8 @@ from wasabi import msg
 from ..charts import write_charts
 from .commands import execute_run, offline, run_subprocess
 from .stats import format_markdown, summarize
-from .systems import (DONE_FILE, TAUGHT_BY, CompareError, Run, pretrained_by, reads_transformer,
-                      split_config)
+from .systems import (DONE_FILE, TAUGHT_BY, CompareError, Run, pretrained_by, reads_path,
+                      reads_transformer, split_config)
 
 
 def check_transformer(systems: Dict[str, str], transformer: Optional[str]) -> None:
@@ -31,6 +31,20 @@ def check_transformer(systems: Dict[str, str], transformer: Optional[str]) -> No
         raise CompareError(
             f"--transformer: {transformer} is not a local model folder (no config.json) and "
             "HF_HUB_OFFLINE is set"
+        )
+
+
+def check_unlabeled(systems: Dict[str, str], options: Dict[str, Any]) -> None:
+    """Fail before training when a self-training system has no archive, or two are given."""
+    if options.get("unlabeled") and options.get("archive_complement"):
+        raise CompareError("give --unlabeled PATH or --archive-complement, not both")
+    if options.get("unlabeled") and not Path(options["unlabeled"]).exists():
+        raise CompareError(f"--unlabeled: no such file or folder {options['unlabeled']}")
+    needing = [name for name, config in systems.items() if reads_path(config, "unlabeled")]
+    if needing and not (options.get("unlabeled") or options.get("archive_complement")):
+        raise CompareError(
+            f"{', '.join(needing)} read an unlabeled archive: give --unlabeled PATH, or "
+            "--archive-complement (each seed's target train sentences outside its fraction)"
         )
 
 
@@ -60,6 +74,7 @@ def run_compare(
         if not Path(split_config(config)[0]).is_file():
             raise CompareError(f"system {name}: config not found: {split_config(config)[0]}")
     check_transformer(systems, options.get("transformer"))
+    check_unlabeled(systems, options)
     firsts = {name: pretrained_by(name, config) for name, config in systems.items()}
     for name, first in firsts.items():
         if first is not None and first not in systems:
@@ -157,6 +172,8 @@ def aggregate(
         "source_tasks": options.get("source_names"), "label_map": options.get("label_map"),
         "dev": options["dev"], "test": options["test"], "vectors": options["vectors"],
         "transformer": options.get("transformer"),
+        "unlabeled": ("complement of each seed's subsample" if options.get("archive_complement")
+                      else options.get("unlabeled")),
         "max_steps": options["max_steps"], "eval_frequency": options["eval_frequency"],
         "patience": options["patience"], "dev_limit": options["dev_limit"],
         "threads_per_run": options["threads"], "jobs": options.get("jobs"),

@@ -20,7 +20,13 @@ DEFAULT_SYSTEMS = {
 #: source files read as one source task (``dtn_tb_one``; ``dtn_tb_pool`` starts it from
 #: ``ner_pooled``); the BiLSTM DTN
 #: and its baseline with the CRF output (``decoder = "crf"``); over a transformer
-#: (``--transformer``): the DTN, its baseline and spaCy's own transformer ``ner``.
+#: (``--transformer``): the DTN, its baseline and spaCy's own transformer ``ner``. Stock
+#: spaCy's self-training on the unlabeled archive (``--unlabeled``, ``--archive-complement``):
+#: ``ner_self`` (gold + ``ner``'s silver), ``ner_self2`` (its second round: ``ner_self`` the
+#: teacher), ``ner_self_ft`` (``ner_self``, then the gold alone). The label-equivalence line:
+#: ``ner_30pct`` and ``ner_100pct``, spaCy ``ner`` on 30 % and 100 % of the target's train
+#: (the seed's 30 % holds its 10 %: one ranking, :mod:`spacy_dtn.subsample`); their fraction
+#: comes after compare's ``--fraction`` on the command line, so theirs wins.
 KNOWN_SYSTEMS = {
     **DEFAULT_SYSTEMS,
     "dtn_crf": "configs/dtn.cfg --components.dtn_ner.model.decoder crf",
@@ -40,15 +46,22 @@ KNOWN_SYSTEMS = {
     "dtn_trf": "configs/dtn_trf.cfg",
     "baseline_trf": "configs/baseline_trf.cfg",
     "ner_trf": "configs/ner_trf.cfg",
+    "ner_self": "configs/ner_self.cfg",
+    "ner_self2": "configs/ner_self.cfg",
+    "ner_self_ft": "configs/ner_self_ft.cfg",
+    "ner_30pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 0.3",
+    "ner_100pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 1.0",
 }
 #: Systems that train on from another system's model-best of the same seed (its
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
 #: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
 PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled",
-                 "dtn_tb_pool": "ner_pooled"}
-#: Systems whose sources are completed by another system's model-best of the same seed (its
-#: ``[paths] teacher``, ``spacy_dtn.teacher``): spaCy ``ner`` trained on the target alone.
-TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner"}
+                 "dtn_tb_pool": "ner_pooled", "ner_self_ft": "ner_self"}
+#: Systems whose sources are completed, or whose unlabeled archive is labelled, by another
+#: system's model-best of the same seed (its ``[paths] teacher``, ``spacy_dtn.teacher``):
+#: spaCy ``ner`` trained on the target alone, or the previous round of self-training.
+TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner", "ner_self": "ner",
+             "ner_self2": "ner_self"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
