@@ -3,6 +3,7 @@ confidence mask by hand, a dtn_ner teacher's confidences, two rounds of spaCy ne
 saved and reloaded, compare's self-training systems, and the bad archives."""
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy
@@ -177,6 +178,22 @@ def test_a_dtn_teacher_s_confidence_is_the_probability_of_the_tag_it_chose(dtn_t
     kept = sum(sum(confident_tokens(len(d), a, median)) for d, a in zip(docs, annotations))
     assert 0 < kept < len(confidences)
     assert teacher.annotations(docs[:2])[0] is annotations[0]  # cached, not run again
+
+
+def test_a_dtn_teacher_s_unsure_tokens_are_missing_in_the_silver(dtn_teacher, slices):
+    reader = create_self_training_corpus(slices["train"], slices["archive"], dtn_teacher,
+                                         target_fraction=0.5, seed=0, threshold=0.9)
+    examples = list(reader(spacy.blank("en")))
+    silver = [eg.reference for eg in examples[len(examples) - reader.stats.silver:]]
+    annotations = reader.teacher.annotations(silver)
+    n_missing = 0
+    for doc, annotation in zip(silver, annotations):
+        keep = confident_tokens(len(doc), annotation, 0.9)
+        assert [t.ent_iob_ != "" for t in doc] == keep
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [
+            ent for ent in annotation.entities if keep[ent[0]]]
+        n_missing += keep.count(False)
+    assert n_missing == reader.stats.missing_tokens > 0
 
 
 def test_a_spacy_ner_teacher_gives_no_confidences(tmp_path):
@@ -411,6 +428,8 @@ def test_compare_gives_each_seed_its_own_archive_and_chains_the_rounds(tmp_path,
                                                              "archive_complement": True},
                          runner=fake_runner(calls, f1_of))
     assert "complement" in result["setting"]["unlabeled"]
+    assert "* unlabeled: `complement of each seed's subsample`" in \
+        (tmp_path / "out" / "compare.md").read_text()
     trains = {tuple(cmd[cmd.index("--output") + 1].rsplit("/", 2)[1:]): cmd
               for cmd in calls if cmd[2] == "spacy"}
     order = [name for seed, name in trains if seed == "seed-0"]
@@ -433,3 +452,29 @@ def test_compare_gives_each_seed_its_own_archive_and_chains_the_rounds(tmp_path,
                       trains[(f"seed-{seed}", "ner_self_ft")][1:]))
         assert ft["--paths.pretrained"] == str(runs / "ner_self" / "model-best")
         assert "--paths.unlabeled" not in trains[(f"seed-{seed}", "ner")]
+
+
+def test_the_compare_command_line_takes_the_archive(tmp_path, monkeypatch):
+    options = _empty_inputs(tmp_path, monkeypatch)
+    seen = {}
+
+    def fake_run_compare(systems, seeds, output_dir, options, **kwargs):
+        seen.update(options)
+        return {"setting": {}, "seeds": seeds, "systems": {}}
+
+    from typer.testing import CliRunner
+
+    from spacy_dtn.__main__ import app
+    from spacy_dtn.cli import compare as compare_cli
+    monkeypatch.setattr(compare_cli, "run_compare", fake_run_compare)
+    monkeypatch.setattr(compare_cli, "format_markdown", lambda result: "")
+    monkeypatch.setattr(sys, "argv", ["spacy_dtn", "compare"])
+    run_cli = lambda *args: CliRunner().invoke(app, [str(a) for a in args])  # noqa: E731
+    common = ["compare", "--target", options["target"], "--dev", options["dev"], "--test",
+              options["test"], "--system", "ner", "--system", "ner_self"]
+    result = run_cli(*common, "--archive-complement")
+    assert result.exit_code == 0, result.output
+    assert seen["archive_complement"] is True and seen["unlabeled"] is None
+    result = run_cli(*common, "--unlabeled", tmp_path / "s.spacy")
+    assert result.exit_code == 0, result.output
+    assert seen["archive_complement"] is False and seen["unlabeled"] == "s.spacy"

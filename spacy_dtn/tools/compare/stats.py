@@ -64,10 +64,10 @@ def format_markdown(result: Dict[str, Any]) -> str:
     )
     lines.append("")
     for key in ("target_train", "source_train", "label_map", "dev", "test", "vectors",
-                "transformer",
+                "transformer", "unlabeled",
                 "max_steps", "eval_frequency", "patience", "dev_limit"):
-        if key in ("transformer", "label_map") and not setting.get(key):
-            continue  # no transformer system, no label map in this table
+        if key in ("transformer", "label_map", "unlabeled") and not setting.get(key):
+            continue  # no transformer system, label map or archive in this table
         lines.append(f"* {key}: `{setting.get(key)}`")
     configs = ", ".join(f"{name} `{row['config']}`" for name, row in systems.items())
     lines += [f"* configs: {configs}", f"* command: `{setting.get('command')}`"]
