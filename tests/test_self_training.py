@@ -23,7 +23,8 @@ from spacy_dtn.self_training import (SelfTrainingCorpus, confident_tokens,
                                      create_self_training_corpus, label_silver)
 from spacy_dtn.subsample import subsample_indices
 from spacy_dtn.teacher import Annotation, Teacher
-from spacy_dtn.tools.compare import CompareError, Run, run_compare, train_command
+from spacy_dtn.tools.compare import (CompareError, Run, parse_taught_by, run_compare,
+                                     train_command)
 from spacy_dtn.training import create_transfer_corpus
 from test_compare import _empty_inputs, fake_runner
 
@@ -423,6 +424,20 @@ def test_compare_gives_each_seed_its_own_archive_and_chains_the_rounds(tmp_path,
     with pytest.raises(CompareError, match="not both"):
         run_compare(systems, [0], tmp_path / "out", {**options, "unlabeled": "t.spacy",
                                                       "archive_complement": True})
+    # a variant of ner_self (another threshold) needs to be told its teacher
+    with pytest.raises(CompareError, match="ner_self_t9 reads an unlabeled archive but has no "
+                                           "teacher: add --taught-by ner_self_t9=SYSTEM"):
+        run_compare({"ner": "ner.cfg", "ner_self_t9": "self.cfg"}, [0], tmp_path / "out",
+                    {**options, "archive_complement": True})
+    variant = []
+    run_compare({"ner": "ner.cfg", "ner_self_t9": "self.cfg"}, [0], tmp_path / "variant",
+                {**options, "archive_complement": True,
+                 "taught_by": parse_taught_by(["ner_self_t9=ner"])},
+                runner=fake_runner(variant, {"ner": {0: 0.5}, "ner_self_t9": {0: 0.5}}))
+    taught = [cmd for cmd in variant if "ner_self_t9" in cmd[cmd.index("--output") + 1]][0]
+    assert taught[taught.index("--paths.teacher") + 1].endswith("seed-0/ner/model-best")
+    with pytest.raises(CompareError, match="--taught-by: expected NAME=TEACHER"):
+        parse_taught_by(["ner_self_t9"])
     calls = []
     result = run_compare(systems, [0, 1], tmp_path / "out", {**options, "fraction": 0.3,
                                                              "archive_complement": True},
@@ -475,6 +490,7 @@ def test_the_compare_command_line_takes_the_archive(tmp_path, monkeypatch):
     result = run_cli(*common, "--archive-complement")
     assert result.exit_code == 0, result.output
     assert seen["archive_complement"] is True and seen["unlabeled"] is None
-    result = run_cli(*common, "--unlabeled", tmp_path / "s.spacy")
+    result = run_cli(*common, "--unlabeled", tmp_path / "s.spacy", "--taught-by", "ner_self=dtn")
     assert result.exit_code == 0, result.output
     assert seen["archive_complement"] is False and seen["unlabeled"] == "s.spacy"
+    assert seen["taught_by"] == {"ner_self": "dtn"}

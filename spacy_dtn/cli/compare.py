@@ -2,13 +2,13 @@
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from wasabi import msg
 
 from ..tools.compare import (
     DEFAULT_SYSTEMS, CompareError, default_results_name, format_markdown, parse_label_map,
-    parse_seeds, parse_systems, run_compare,
+    parse_seeds, parse_systems, parse_taught_by, run_compare,
 )
 from ._util import Opt, app, fail
 
@@ -36,6 +36,7 @@ def compare_options(
     eval_frequency: int, patience: int, dev_limit: int, threads: int, jobs: int, gpu_id: int,
     source_name: Optional[str], target_name: Optional[str], command: str,
     unlabeled: Optional[Path] = None, archive_complement: bool = False,
+    taught_by: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """The options of every run of a comparison (``compare`` and ``grid``), paths relative.
 
@@ -60,6 +61,7 @@ def compare_options(
         target_name=target_name or target.parent.name,
         command=command,
         unlabeled=_relative(unlabeled), archive_complement=archive_complement,
+        taught_by=parse_taught_by(taught_by),
     )
 
 
@@ -89,6 +91,7 @@ def compare_cli(
     gpu_id: int = Opt(-1, "--gpu-id", help="GPU id, -1 for CPU"),
     unlabeled: Optional[Path] = Opt(None, "--unlabeled", help="Unlabeled archive for [paths] unlabeled (ner_self, ner_self2): a DocBin (labels ignored) or the JSONL of texts annotate reads; its dev/test sentences are dropped and counted"),
     archive_complement: bool = Opt(False, "--archive-complement", help="Each seed's archive is the --target train docs outside that seed's --fraction, labels dropped, written to runs/seed-<s>/archive.spacy (the issue's setting; instead of --unlabeled)"),
+    taught_by: List[str] = Opt([], "--taught-by", help="NAME=TEACHER: system NAME's archive is labelled by TEACHER's model-best of the same seed (e.g. a threshold variant ner_self_t9=... taught by ner, or ner_self taught by dtn_tb_one); beside the known pairs (ner_self by ner, ner_self2 by ner_self); repeat the option"),
     report_only: bool = Opt(False, "--report-only", help="Train nothing: write the tables from the runs finished so far"),
     # fmt: on
 ) -> None:
@@ -102,7 +105,7 @@ def compare_cli(
             eval_frequency=eval_frequency, patience=patience, dev_limit=dev_limit,
             threads=threads, jobs=jobs, gpu_id=gpu_id, source_name=source_name,
             target_name=target_name, command="python -m spacy_dtn compare " + shlex.join(args),
-            unlabeled=unlabeled, archive_complement=archive_complement)
+            unlabeled=unlabeled, archive_complement=archive_complement, taught_by=taught_by)
     except CompareError as err:
         fail(str(err))
     if output_dir is None:

@@ -28,8 +28,8 @@ A run with ``done.json`` is not trained again: stop and rerun the same command t
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written
 to ``compare.json``: paths are kept as given, relative to the working directory.
 """
-from .commands import (evaluate_command, execute_run, parse_label_map, run_subprocess,
-                       train_command)
+from .commands import (evaluate_command, execute_run, parse_label_map, parse_taught_by,
+                       run_subprocess, train_command)
 from .run import (aggregate, check_transformer, default_results_name, keep_earlier_rows,
                   run_compare)
 from .stats import format_markdown, mean_sd, summarize
@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_SYSTEMS", "KNOWN_SYSTEMS", "CompareError", "Run", "aggregate", "check_transformer",
     "default_results_name", "evaluate_command", "execute_run", "format_markdown",
     "keep_earlier_rows", "mean_sd", "parse_label_map", "parse_seeds", "parse_systems",
+    "parse_taught_by",
     "pretrained_by", "reads_transformer", "run_compare", "run_subprocess", "summarize",
     "train_command",
 ]

@@ -156,6 +156,18 @@ def parse_label_map(entries: Sequence[str]) -> Optional[Dict[str, str]]:
     return table or None
 
 
+def parse_taught_by(entries: Sequence[str]) -> Dict[str, str]:
+    """``--taught-by NAME=TEACHER`` (repeated): which system's model-best of the same seed
+    labels a system's archive or completes its sources, beside the known ones."""
+    table: Dict[str, str] = {}
+    for entry in entries:
+        name, sep, teacher = entry.partition("=")
+        if not sep or not name.strip() or not teacher.strip():
+            raise CompareError(f"--taught-by: expected NAME=TEACHER, got {entry!r}")
+        table[name.strip()] = teacher.strip()
+    return table
+
+
 def evaluate_command(run: Run, options: Dict[str, Any]) -> List[str]:
     return [sys.executable, "-m", "spacy_dtn", "evaluate", str(run.run_dir / "model-best"),
             str(options["test"]), "--output", str(run.run_dir / SCORES_FILE),

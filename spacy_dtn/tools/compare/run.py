@@ -79,7 +79,12 @@ def run_compare(
     for name, first in firsts.items():
         if first is not None and first not in systems:
             raise CompareError(f"system {name} trains on {first}'s model: add --system {first}")
-    teachers = {name: TAUGHT_BY.get(name) for name in systems}
+    taught_by = {**TAUGHT_BY, **(options.get("taught_by") or {})}
+    teachers = {name: taught_by.get(name) for name in systems}
+    for name, config in systems.items():
+        if teachers[name] is None and reads_path(config, "unlabeled"):
+            raise CompareError(f"system {name} reads an unlabeled archive but has no teacher: "
+                               f"add --taught-by {name}=SYSTEM (e.g. ner)")
     for name, teacher in teachers.items():
         if teacher is not None and teacher not in systems:
             raise CompareError(f"system {name} is taught by {teacher}: add --system {teacher}")
