@@ -20,9 +20,19 @@ trained.
 Layout of ``--output-dir``::
 
     runs/seed-<s>/<system>/model-best, train.log, test_scores.json, done.json
+    runs/seed-<s>/archive.spacy   with --archive-complement: the seed's unlabeled archive
     compare.json    setting, seeds, per system: F1 per seed, mean, sd, P/R, per-type F1
     compare.md      the same as a markdown table, with the protocol and command
     compare.png     test F1 per system and seed; curves.png: dev F1 by step (tools.charts)
+
+Self-training systems (``ner_self``, ``ner_self2``, ``ner_self_ft``: configs with a ``[paths]
+unlabeled``) read ``--unlabeled`` or, with ``--archive-complement``, their seed's own archive:
+the ``--target`` train docs outside that seed's ``--fraction``, labels dropped
+(:func:`spacy_dtn.archive.write_complement`), so no labelled, dev or test sentence is in it;
+their reader also gets the dev and test files as ``held_out`` and drops any archive text
+equal to one of their sentences. Their teacher is another system's model-best of the same
+seed (``ner_self`` by ``ner``, ``ner_self2`` by ``ner_self``; ``--taught-by NAME=TEACHER``
+for others).
 
 A run with ``done.json`` is not trained again: stop and rerun the same command to resume, or
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written
