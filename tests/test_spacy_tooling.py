@@ -21,7 +21,8 @@ CONFIGS = sorted(path.name for path in (ROOT / "configs").glob("*.cfg"))
 
 #: The configs that source their pipeline from ``paths.pretrained``, and the config of the
 #: stage that trains that pipeline.
-FIRST_STAGE = {"dtn_ft.cfg": "dtn.cfg", "ner_pool_ft.cfg": "ner_pooled.cfg"}
+FIRST_STAGE = {"dtn_ft.cfg": "dtn.cfg", "ner_pool_ft.cfg": "ner_pooled.cfg",
+               "ner_self_ft.cfg": "ner_pooled.cfg"}
 #: The one path spaCy's tools need: the dev reader is spaCy's own, which refuses null.
 DEV = {"paths.dev": "corpus/bc5cdr/dev.spacy"}
 
