@@ -39,14 +39,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from wasabi import msg
 
 from .archive import ArchiveError, UnlabeledTexts, read_docs, read_unlabeled, text_key
 from .label_maps import LabelMap
 from .tasks import SOURCE, TARGET, get_task, set_task
 from .teacher import Annotation, Teacher
-from .training import (_REPORTED, PathsT, TaskCorpus, TransferCorpus, _split_paths,
-                       create_transfer_corpus, logger)
+from .training import (PathsT, TaskCorpus, TransferCorpus, _split_paths,
+                       create_transfer_corpus, report_once)
 
 # One teacher per trained pipeline in a process: spaCy resolves the train reader twice (for
 # nlp.initialize and for the loop), and the archive should be labelled once.
@@ -209,14 +208,7 @@ class SelfTrainingCorpus:
         if texts is not None and texts.n_empty:
             lines.append(("warning", f"SelfTrainingCorpus: {self.unlabeled}: left out "
                                      f"{texts.n_empty} empty texts"))
-        for level, line in lines:
-            if line in _REPORTED:
-                continue
-            _REPORTED.add(line)
-            if level == "info":
-                msg.info(line)
-            else:
-                logger.warning(line)
+        report_once(lines)
 
 
 def _unset(what: str) -> Callable[[Language], Iterator[Example]]:

@@ -230,6 +230,14 @@ def _report(
                 f"docs/sentences of max_length={corpus.max_length} tokens or more "
                 f"({corpus.n_skipped_tokens} tokens in all)",
             ))
+    report_once(lines)
+
+
+def report_once(lines: Sequence[tuple]) -> None:
+    """Print each ``(level, line)``: ``"info"`` by wasabi, like ``spacy train``'s own lines,
+    anything else as a logger warning. spaCy builds a train reader twice (for
+    ``nlp.initialize`` and for the loop), so a line already given in this process is not
+    repeated."""
     for level, line in lines:
         if line in _REPORTED:
             continue
