@@ -494,3 +494,31 @@ def test_the_compare_command_line_takes_the_archive(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen["archive_complement"] is False and seen["unlabeled"] == "s.spacy"
     assert seen["taught_by"] == {"ner_self": "dtn"}
+
+
+def test_compare_teaches_ner_pool_self_with_the_transfer_anchor(tmp_path, monkeypatch):
+    """ner_pool_self is taught by ner_pool_ft (itself trained on from ner_pooled) and
+    ner_pool_self_ft trains on ner_pool_self's model-best: four runs in that order, without
+    --taught-by, all from the known names."""
+    options = _empty_inputs(tmp_path, monkeypatch)
+    DocBin(docs=hand_docs()).to_disk(tmp_path / "t.spacy")
+    (tmp_path / "pooled.cfg").write_text("[paths]\ntarget = null\nsource = null\n")
+    (tmp_path / "self.cfg").write_text(
+        "[paths]\ntarget = null\nunlabeled = null\nteacher = null\n"
+        "[corpora]\n[corpora.train]\nheld_out = null\n")
+    (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
+    systems = {"ner_pool_self_ft": "ft.cfg", "ner_pool_self": "self.cfg",
+               "ner_pool_ft": "ft.cfg", "ner_pooled": "pooled.cfg"}
+    calls = []
+    run_compare(systems, [0], tmp_path / "out", {**options, "archive_complement": True},
+                runner=fake_runner(calls, {name: {0: 0.5} for name in systems}))
+    trains = {cmd[cmd.index("--output") + 1].rsplit("/", 1)[1]: dict(zip(cmd, cmd[1:]))
+              for cmd in calls if cmd[2] == "spacy"}
+    runs = tmp_path / "out" / "runs" / "seed-0"
+    assert list(trains) == ["ner_pooled", "ner_pool_ft", "ner_pool_self", "ner_pool_self_ft"]
+    assert trains["ner_pool_ft"]["--paths.pretrained"] == str(runs / "ner_pooled" / "model-best")
+    assert trains["ner_pool_self"]["--paths.teacher"] == str(runs / "ner_pool_ft" / "model-best")
+    assert trains["ner_pool_self"]["--paths.unlabeled"] == str(runs / "archive.spacy")
+    assert trains["ner_pool_self_ft"]["--paths.pretrained"] == \
+        str(runs / "ner_pool_self" / "model-best")
+    assert "--paths.unlabeled" not in trains["ner_pool_self_ft"]

@@ -23,7 +23,9 @@ DEFAULT_SYSTEMS = {
 #: (``--transformer``): the DTN, its baseline and spaCy's own transformer ``ner``. Stock
 #: spaCy's self-training on the unlabeled archive (``--unlabeled``, ``--archive-complement``):
 #: ``ner_self`` (gold + ``ner``'s silver), ``ner_self2`` (its second round: ``ner_self`` the
-#: teacher), ``ner_self_ft`` (``ner_self``, then the gold alone). The label-equivalence line:
+#: teacher), ``ner_self_ft`` (``ner_self``, then the gold alone); ``ner_pool_self`` and
+#: ``ner_pool_self_ft``, the same taught by stock spaCy's transfer (``ner_pool_ft``): the
+#: sources reach the archive through the teacher. The label-equivalence line:
 #: ``ner_30pct`` and ``ner_100pct``, spaCy ``ner`` on 30 % and 100 % of the target's train
 #: (the seed's 30 % holds its 10 %: one ranking, :mod:`spacy_dtn.subsample`); their fraction
 #: comes after compare's ``--fraction`` on the command line, so theirs wins.
@@ -49,6 +51,8 @@ KNOWN_SYSTEMS = {
     "ner_self": "configs/ner_self.cfg",
     "ner_self2": "configs/ner_self.cfg",
     "ner_self_ft": "configs/ner_self_ft.cfg",
+    "ner_pool_self": "configs/ner_self.cfg",
+    "ner_pool_self_ft": "configs/ner_self_ft.cfg",
     "ner_30pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 0.3",
     "ner_100pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 1.0",
 }
@@ -56,12 +60,14 @@ KNOWN_SYSTEMS = {
 #: ``[paths] pretrained``): stock spaCy's pre-train on the pool, then fine-tune on the target.
 #: Any other system named ``X_ft`` whose config has ``[paths] pretrained`` trains on ``X``.
 PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled",
-                 "dtn_tb_pool": "ner_pooled", "ner_self_ft": "ner_self"}
+                 "dtn_tb_pool": "ner_pooled", "ner_self_ft": "ner_self",
+                 "ner_pool_self_ft": "ner_pool_self"}
 #: Systems whose sources are completed, or whose unlabeled archive is labelled, by another
 #: system's model-best of the same seed (its ``[paths] teacher``, ``spacy_dtn.teacher``):
-#: spaCy ``ner`` trained on the target alone, or the previous round of self-training.
+#: spaCy ``ner`` trained on the target alone, the previous round of self-training, or stock
+#: spaCy's transfer from the sources.
 TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner", "ner_self": "ner",
-             "ner_self2": "ner_self"}
+             "ner_self2": "ner_self", "ner_pool_self": "ner_pool_ft"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
