@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from spacy import util
 from spacy.cli.train import train
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import fix_random_seed
 
@@ -22,6 +24,7 @@ from spacy_dtn.layers.tagger import ents_tag_ids, tag_probabilities
 from spacy_dtn.self_training import (SelfTrainingCorpus, confident_tokens,
                                      create_self_training_corpus, label_silver)
 from spacy_dtn.subsample import subsample_indices
+from spacy_dtn.tasks import SOURCE, TARGET, get_task
 from spacy_dtn.teacher import Annotation, Teacher
 from spacy_dtn.tools.compare import (CompareError, Run, parse_taught_by, run_compare,
                                      train_command)
@@ -71,10 +74,10 @@ def test_the_complement_by_hand(tmp_path):
     assert {t.ent_iob_ for d in archive for t in d} == {""}
 
 
-def real_slice(tmp_path, split, n_lines, name):
-    """The complete sentences in the first ``n_lines`` lines of a BC5CDR table, converted
-    by the project's converter into ``name``."""
-    lines = corpus_path("bc5cdr", f"{split}.tsv").read_text(encoding="utf8").splitlines()
+def real_slice(tmp_path, split, n_lines, name, corpus="bc5cdr"):
+    """The complete sentences in the first ``n_lines`` lines of a real IOB table (BC5CDR
+    unless named), converted by the project's converter into ``name``."""
+    lines = corpus_path(corpus, f"{split}.tsv").read_text(encoding="utf8").splitlines()
     head = lines[:n_lines]
     while head and head[-1].strip():
         head.pop()
@@ -282,6 +285,40 @@ def test_two_rounds_of_self_training_train_save_reload_and_predict(slices, tmp_p
         again = spacy.load(tmp_path / "saved")
         assert [[(e.start_char, e.end_char, e.label_) for e in d.ents]
                 for d in again.pipe(texts)] == before
+
+
+def test_the_dtn_student_learns_gold_sources_and_confident_silver_and_reloads(
+        dtn_teacher, slices, tmp_path):
+    """configs/dtn_self.cfg: the DTN with a source task and the archive labelled by a dtn_ner
+    teacher; the config's own reader gives the source its task and the silver the target's,
+    unsure tokens unknown; the student saves, reloads and predicts the same entities."""
+    source = real_slice(tmp_path, "train", 600, "source.spacy", corpus="ncbi-disease")
+    overrides = {"paths.source": str(source), "paths.unlabeled": str(slices["archive"]),
+                 "paths.teacher": str(dtn_teacher), "corpora.train.threshold": 0.9,
+                 "corpora.train.held_out": f"{slices['dev']},{slices['test']}"}
+    config = util.load_config(ROOT / "configs" / "dtn_self.cfg", interpolate=True, overrides={
+        "paths.target": str(slices["train"]), "paths.dev": str(slices["dev"]),
+        "corpora.train.target_fraction": 0.5, **overrides})
+    reader = registry.resolve({"train": config["corpora"]["train"]})["train"]
+    examples = list(reader(spacy.blank("en")))
+    tasks = [get_task(eg) for eg in examples]
+    n_source = len(read(source))
+    assert tasks.count(SOURCE) == n_source
+    assert tasks.count(TARGET) == len(subsample_indices(len(read(slices["train"])), 0.5, 0)) + \
+        len(read(slices["archive"]))
+    silver = [eg.reference for eg in examples[-reader.stats.silver:]]
+    assert reader.stats.missing_tokens == sum(
+        1 for doc in silver for token in doc if token.ent_iob == 0) > 0  # unsure: unknown
+    student = spacy_train("dtn_self.cfg", tmp_path / "dtn_self", slices, **overrides, **{
+        "components.tok2vec.model.embed.include_static_vectors": None,  # no tok2vec here
+        "training.batcher.size.start": None, "training.batcher.size.stop": None})
+    nlp = spacy.load(student)
+    assert set(nlp.get_pipe("dtn_ner").network.tagsets) == {TARGET, SOURCE}
+    texts = [d.text for d in read(slices["dev"])]
+    before = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "saved")
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents]
+            for d in spacy.load(tmp_path / "saved").pipe(texts)] == before
 
 
 # Bad archives -------------------------------------------------------------------------

@@ -25,7 +25,9 @@ DEFAULT_SYSTEMS = {
 #: ``ner_self`` (gold + ``ner``'s silver), ``ner_self2`` (its second round: ``ner_self`` the
 #: teacher), ``ner_self_ft`` (``ner_self``, then the gold alone); ``ner_pool_self`` and
 #: ``ner_pool_self_ft``, the same taught by stock spaCy's transfer (``ner_pool_ft``): the
-#: sources reach the archive through the teacher. The label-equivalence line:
+#: sources reach the archive through the teacher; ``dtn_self`` and ``dtn_self_ft``, the DTN
+#: as the student (gold, sources and ``dtn``'s silver at once; then the target alone). The
+#: label-equivalence line:
 #: ``ner_30pct`` and ``ner_100pct``, spaCy ``ner`` on 30 % and 100 % of the target's train
 #: (the seed's 30 % holds its 10 %: one ranking, :mod:`spacy_dtn.subsample`); their fraction
 #: comes after compare's ``--fraction`` on the command line, so theirs wins.
@@ -53,6 +55,8 @@ KNOWN_SYSTEMS = {
     "ner_self_ft": "configs/ner_self_ft.cfg",
     "ner_pool_self": "configs/ner_self.cfg",
     "ner_pool_self_ft": "configs/ner_self_ft.cfg",
+    "dtn_self": "configs/dtn_self.cfg",
+    "dtn_self_ft": "configs/dtn_ft.cfg",
     "ner_30pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 0.3",
     "ner_100pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 1.0",
 }
@@ -67,7 +71,7 @@ PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled",
 #: spaCy ``ner`` trained on the target alone, the previous round of self-training, or stock
 #: spaCy's transfer from the sources.
 TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner", "ner_self": "ner",
-             "ner_self2": "ner_self", "ner_pool_self": "ner_pool_ft"}
+             "ner_self2": "ner_self", "ner_pool_self": "ner_pool_ft", "dtn_self": "dtn"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
