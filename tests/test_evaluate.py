@@ -76,6 +76,14 @@ def test_evaluate_docs_hand_computed(key):
     assert scores["ents_f"] == pytest.approx(4 / 7)
     assert scores["ents_per_type"]["Disease"]["r"] == pytest.approx(0.5)
     assert (scores["n_gold_entities"], scores["n_pred_entities"]) == (3, 4)
+    # tokens: gold S-Chemical a, B-Disease d, E-Disease e, S-Disease h (4);
+    # predicted S-Chemical a, S-Disease d, S-Disease h, S-Chemical k (4).
+    # By tag a and h are right: P = R = 2/4; by type a, d and h: P = R = 3/4.
+    token = scores["token"]
+    assert (token["tag"]["precision"], token["tag"]["recall"], token["tag"]["f1"]) == \
+        (0.5, 0.5, 0.5)
+    assert (token["type"]["precision"], token["type"]["recall"]) == (0.75, 0.75)
+    assert token["type"]["f1"] == pytest.approx(0.75) and token["type"]["support"] == 4
 
 
 def test_evaluate_docs_rejects_what_it_cannot_score():

@@ -23,6 +23,9 @@ def print_scores(scores: Dict[str, Any]) -> None:
     rows += [cells("micro avg", scores["micro"]), cells("macro avg", scores["macro"])]
     msg.table(rows, header=("type", "P", "R", "F1", "support"), divider=True,
               aligns=("l", "r", "r", "r", "r"))
+    token = scores["token"]
+    msg.text(f"token level (not strict): F1 {percent(token['tag']['f1'])} by IOBES tag, "
+             f"{percent(token['type']['f1'])} by type")
     sp = scores
     msg.text(
         f"spaCy Scorer.score_spans: ents_p {percent(sp['ents_p'])}  ents_r "

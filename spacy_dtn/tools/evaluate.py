@@ -93,6 +93,26 @@ def _seqeval_scores(gold_tags: List[List[str]], pred_tags: List[List[str]]) -> D
     }
 
 
+def _token_scores(gold_tags: List[List[str]], pred_tags: List[List[str]]) -> Dict[str, Any]:
+    """Token-level micro P/R/F1 over the tokens tagged other than ``O``: the lenient measures
+    some papers report without saying so. ``tag``: a token counts when its IOBES tag is the
+    gold one (type and position); ``type``: when its entity type is (boundaries ignored).
+    ``support`` is the number of gold entity tokens."""
+    scores = {}
+    for name, key in (("tag", lambda tag: tag), ("type", lambda tag: tag[2:])):
+        gold_n = pred_n = correct = 0
+        for gold, pred in zip(gold_tags, pred_tags):
+            for g, p in zip(gold, pred):
+                gold_n += g != "O"
+                pred_n += p != "O"
+                correct += g != "O" and p != "O" and key(g) == key(p)
+        precision = correct / pred_n if pred_n else 0.0
+        recall = correct / gold_n if gold_n else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[name] = _prf(precision, recall, f1, gold_n)
+    return scores
+
+
 def evaluate_docs(
     pred_docs: Iterable[Doc], gold_docs: Iterable[Doc], spans_key: Optional[str] = None
 ) -> Dict[str, Any]:
@@ -103,7 +123,8 @@ def evaluate_docs(
     RETURNS: spaCy's keys at the top (``ents_p``, ``ents_r``, ``ents_f``, ``ents_per_type``
         from ``Scorer.score_spans``, as ``spacy evaluate`` writes them) and seqeval's beside
         them: ``micro``, ``macro``, ``per_type`` (precision, recall, f1, support: the number
-        of gold entities), and counts.
+        of gold entities), ``token`` (:func:`_token_scores`: not strict, never the headline)
+        and counts.
     """
     pred_docs, gold_docs = list(pred_docs), list(gold_docs)
     if len(pred_docs) != len(gold_docs):
@@ -117,6 +138,7 @@ def evaluate_docs(
         gold_tags.append(to_iobes(gold))
         pred_tags.append(to_iobes(pred))
     scores = _seqeval_scores(gold_tags, pred_tags)
+    scores["token"] = _token_scores(gold_tags, pred_tags)
     spacy_scores = Scorer.score_spans(examples, "ents")
     scores.update(
         n_docs=len(gold_docs),
