@@ -19,6 +19,7 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 #: names its whole subtree).
 CHOICES = {
     "dtn.cfg": set(),  # the recommended settings
+    "dtn_self.cfg": set(),  # dtn.cfg's network, the student of self-training
     "dtn_hs.cfg": {"model.sharing"},  # gate g1 only
     "ttn.cfg": {"model.sharing"},  # a TTN code
     "baseline.cfg": {"model.sharing", "model.label_map"},  # the target alone: nothing to tie
@@ -38,6 +39,12 @@ TWINS = {
         "corpora.train.source", "training.batcher.target_proportion",
         # the teacher that completes the sources' unannotated types (spacy_dtn.teacher)
         "paths.teacher", "corpora.train.teacher", "corpora.train.label_map",
+    },
+    # the self-training reader and its archive; the teacher labels the archive instead
+    ("dtn.cfg", "dtn_self.cfg"): {
+        "paths.unlabeled", "corpora.train.@readers", "corpora.train.unlabeled",
+        "corpora.train.threshold", "corpora.train.gold_repeats", "corpora.train.held_out",
+        "corpora.train.unlabeled_limit", "corpora.train.id_field", "corpora.train.text_field",
     },
     ("dtn_trf.cfg", "baseline_trf.cfg"): {
         "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",
