@@ -445,14 +445,23 @@ def test_the_system_s_fraction_wins_over_compare_s(tmp_path):
     assert parse_config_overrides(overrides)["corpora.train.target_fraction"] == 1.0
 
 
-def test_compare_gives_each_seed_its_own_archive_and_chains_the_rounds(tmp_path, monkeypatch):
+def compare_inputs(tmp_path, monkeypatch):
+    """compare's options over a hand-made target ``t.spacy`` and the few config lines each
+    kind of system is told apart by: ``ner.cfg``, ``pooled.cfg`` (a source), ``self.cfg``
+    (an archive and a teacher), ``ft.cfg`` (a pretrained pipeline)."""
     options = _empty_inputs(tmp_path, monkeypatch)
     DocBin(docs=hand_docs()).to_disk(tmp_path / "t.spacy")
     (tmp_path / "ner.cfg").write_text("[paths]\ntarget = null\n")
+    (tmp_path / "pooled.cfg").write_text("[paths]\ntarget = null\nsource = null\n")
     (tmp_path / "self.cfg").write_text(
         "[paths]\ntarget = null\nunlabeled = null\nteacher = null\n"
         "[corpora]\n[corpora.train]\nheld_out = null\n")
     (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
+    return options
+
+
+def test_compare_gives_each_seed_its_own_archive_and_chains_the_rounds(tmp_path, monkeypatch):
+    options = compare_inputs(tmp_path, monkeypatch)
     systems = {"ner_self_ft": "ft.cfg", "ner_self2": "self.cfg", "ner_self": "self.cfg",
                "ner": "ner.cfg"}
     f1_of = {name: {0: 0.5, 1: 0.6} for name in systems}
@@ -537,13 +546,7 @@ def test_compare_teaches_ner_pool_self_with_the_transfer_anchor(tmp_path, monkey
     """ner_pool_self is taught by ner_pool_ft (itself trained on from ner_pooled) and
     ner_pool_self_ft trains on ner_pool_self's model-best: four runs in that order, without
     --taught-by, all from the known names."""
-    options = _empty_inputs(tmp_path, monkeypatch)
-    DocBin(docs=hand_docs()).to_disk(tmp_path / "t.spacy")
-    (tmp_path / "pooled.cfg").write_text("[paths]\ntarget = null\nsource = null\n")
-    (tmp_path / "self.cfg").write_text(
-        "[paths]\ntarget = null\nunlabeled = null\nteacher = null\n"
-        "[corpora]\n[corpora.train]\nheld_out = null\n")
-    (tmp_path / "ft.cfg").write_text("[paths]\ntarget = null\npretrained = null\n")
+    options = compare_inputs(tmp_path, monkeypatch)
     systems = {"ner_pool_self_ft": "ft.cfg", "ner_pool_self": "self.cfg",
                "ner_pool_ft": "ft.cfg", "ner_pooled": "pooled.cfg"}
     calls = []
