@@ -141,10 +141,12 @@ def test_drop_sources_removes_the_partial_buffers():
 
 def test_a_three_source_dtn_ner_trains_saves_reloads_and_predicts_the_same(tmp_path):
     import spacy
+    from spacy.util import fix_random_seed
     from thinc.api import Adam
 
     from dtn_helpers import read_examples
 
+    fix_random_seed(0)
     nlp = spacy.blank("en")
     label_map = {"ncbi": {"Disease": "Disease"}, "craft": {"CHEBI": "Chemical"},
                  "pc": {"Simple_chemical": "Chemical"}}
@@ -164,7 +166,9 @@ def test_a_three_source_dtn_ner_trains_saves_reloads_and_predicts_the_same(tmp_p
     assert sorted(network.decoder.tied) == ["craft", "ncbi", "pc"]
     optimizer = Adam(0.01)
     losses = {}
-    for step in range(12):
+    # 36 steps: at 12 the network predicted nothing for 2 of 8 seeds (and on CI's test
+    # order); at 36 every seed 0-7 finds 67-74 entities in these 24 sentences.
+    for step in range(36):
         nlp.update(target[(step % 3) * 8:(step % 3 + 1) * 8], sgd=optimizer, losses=losses)
         task = ["ncbi", "craft", "pc"][step % 3]
         nlp.update(sources[task], sgd=optimizer, losses=losses)
