@@ -23,6 +23,10 @@ example per archive text:
   so a silver example weighs ``1 / gold_repeats`` of a gold one in every epoch (spaCy's loop
   reads the reader once and shuffles the list, so a per-pass share of silver would be one
   fixed subsample, not a weight).
+* **Propagation.** With ``propagate``, what the teacher labels in most places (and an
+  abbreviation defined beside an entity) is labelled everywhere else in the archive
+  (:func:`spacy_dtn.propagation.propagate`, the gold informing the rules), before the
+  confidence mask; the added tokens count as confident.
 * **Never dev or test text.** An archive text whose characters (whitespace aside,
   :func:`spacy_dtn.archive.text_key`) are those of a gold target sentence or of a
   ``held_out`` corpus (dev, test) is dropped and counted in a warning; an archive with no
@@ -42,8 +46,9 @@ from spacy.training import Example
 
 from .archive import ArchiveError, UnlabeledTexts, read_docs, read_unlabeled, text_key
 from .label_maps import LabelMap
+from .propagation import propagate as propagate_labels
 from .tasks import SOURCE, TARGET, get_task, set_task
-from .teacher import Annotation, Teacher
+from .teacher import Annotation, EntityT, Teacher
 from .training import (PathsT, TaskCorpus, TransferCorpus, _split_paths,
                        create_transfer_corpus, report_once)
 
@@ -100,6 +105,7 @@ class SilverStats:
     entities: int = 0
     tokens: int = 0
     missing_tokens: int = 0
+    propagated: int = 0
     gold_duplicates: int = 0
     held_out_duplicates: int = 0
 
@@ -120,6 +126,7 @@ class SelfTrainingCorpus:
         *,
         threshold: float = 0.0,
         gold_repeats: int = 1,
+        propagate: bool = False,
         held_out: Sequence[Path] = (),
         unlabeled_limit: int = 0,
         id_field: str = "id",
@@ -130,6 +137,7 @@ class SelfTrainingCorpus:
         self.teacher = teacher
         self.threshold = threshold
         self.gold_repeats = gold_repeats
+        self.propagate = propagate
         self.held_out = list(held_out)
         self.unlabeled_limit = unlabeled_limit
         self.id_field, self.text_field = id_field, text_field
@@ -182,7 +190,14 @@ class SelfTrainingCorpus:
                 f"SelfTrainingCorpus: none of the {stats.texts} texts of {self.unlabeled} is "
                 f"left to label ({stats.gold_duplicates} are gold train sentences, "
                 f"{stats.held_out_duplicates} held-out sentences)")
-        for doc, annotation in zip(docs, self.teacher.annotations(docs)):
+        annotations = self.teacher.annotations(docs)
+        if self.propagate:
+            known = [(eg.reference, [(e.start, e.end, e.label_) for e in eg.reference.ents])
+                     for eg in gold if get_task(eg) == TARGET]
+            annotations = [self._with_propagated(annotation, entities) for annotation, entities
+                           in zip(annotations, propagate_labels(
+                               docs, [a.entities for a in annotations], known))]
+        for doc, annotation in zip(docs, annotations):
             set_task(doc, TARGET)
             stats.missing_tokens += label_silver(doc, annotation, self.threshold)
             stats.entities += len(doc.ents)
@@ -190,12 +205,24 @@ class SelfTrainingCorpus:
         stats.silver = len(docs)
         return docs
 
+    def _with_propagated(self, annotation: Annotation, entities: List[EntityT]) -> Annotation:
+        """The teacher's annotation with the propagated ``entities`` (a superset of its own);
+        their tokens count as confident."""
+        self.stats.propagated += len(entities) - len(annotation.entities)
+        confidences = annotation.confidences
+        if confidences is not None:
+            confidences = list(confidences)
+            for start, end, _ in set(entities) - set(annotation.entities):
+                confidences[start:end] = [1.0] * (end - start)
+        return Annotation(entities, confidences)
+
     def _report(self) -> None:
         """Print what the archive gave (once per process) and warn about what it lost."""
         s, texts = self.stats, self.texts
         lines = [("info",
                   f"SelfTrainingCorpus: unlabeled {self.unlabeled}: {s.silver} of {s.texts} "
-                  f"texts labelled by the teacher {self.teacher.path}: {s.entities} entities, "
+                  f"texts labelled by the teacher {self.teacher.path}: {s.entities} entities "
+                  f"({s.propagated} of them propagated), "
                   f"{s.missing_tokens} of {s.tokens} tokens under threshold {self.threshold} "
                   f"left unknown; gold examples x{self.gold_repeats}")]
         if s.gold_duplicates or s.held_out_duplicates:
@@ -233,6 +260,7 @@ def create_self_training_corpus(
     gold_repeats: int = 1,
     held_out: PathsT = None,
     unlabeled_limit: int = 0,
+    propagate: bool = False,
     id_field: str = "id",
     text_field: str = "text",
     max_length: int = 0,
@@ -263,6 +291,9 @@ def create_self_training_corpus(
         archive text with the same characters (whitespace aside) is dropped and counted, as
         is one that is a gold train sentence.
     unlabeled_limit (int): read at most this many archive texts (0: all).
+    propagate (bool): label everywhere in the archive what the teacher and the gold label
+        in most places, and abbreviations defined beside an entity
+        (:func:`spacy_dtn.propagation.propagate`).
     id_field, text_field (str): the fields of a JSONL or Parquet archive, as annotate's.
     max_length, gold_preproc, limit: as in ``spacy.Corpus.v1`` (``limit`` for the gold,
         ``max_length`` and ``gold_preproc`` for the silver too).
@@ -283,5 +314,6 @@ def create_self_training_corpus(
         return _unset("paths.teacher")
     return SelfTrainingCorpus(gold, Path(unlabeled), shared_teacher(Path(teacher)),
                               threshold=threshold, gold_repeats=gold_repeats,
+                              propagate=propagate,
                               held_out=_split_paths(held_out), unlabeled_limit=unlabeled_limit,
                               id_field=id_field, text_field=text_field)

@@ -45,6 +45,7 @@ TWINS = {
         "paths.unlabeled", "corpora.train.@readers", "corpora.train.unlabeled",
         "corpora.train.threshold", "corpora.train.gold_repeats", "corpora.train.held_out",
         "corpora.train.unlabeled_limit", "corpora.train.id_field", "corpora.train.text_field",
+        "corpora.train.propagate",
     },
     ("dtn_trf.cfg", "baseline_trf.cfg"): {
         "components.dtn_ner.model.sharing", "components.dtn_ner.model.label_map",

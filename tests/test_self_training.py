@@ -200,6 +200,28 @@ def test_a_dtn_teacher_s_unsure_tokens_are_missing_in_the_silver(dtn_teacher, sl
     assert n_missing == reader.stats.missing_tokens > 0
 
 
+def test_the_reader_propagates_a_dtn_teacher_s_silver_and_counts_it(dtn_teacher, slices):
+    plain = create_self_training_corpus(slices["train"], slices["archive"], dtn_teacher,
+                                        target_fraction=0.5, seed=0, threshold=0.9)
+    spread = create_self_training_corpus(slices["train"], slices["archive"], dtn_teacher,
+                                         target_fraction=0.5, seed=0, threshold=0.9,
+                                         propagate=True)
+    nlp = spacy.blank("en")
+    before = list(plain(nlp))[-plain.stats.silver:]
+    after = list(spread(nlp))[-spread.stats.silver:]
+    assert [eg.reference.text for eg in before] == [eg.reference.text for eg in after]
+    n_before = sum(len(eg.reference.ents) for eg in before)
+    n_after = sum(len(eg.reference.ents) for eg in after)
+    assert spread.stats.propagated > 0 and plain.stats.propagated == 0
+    # each propagated entity is kept whole (its tokens count as confident) and no teacher
+    # entity is lost
+    assert n_after == n_before + spread.stats.propagated
+    assert spread.stats.missing_tokens <= plain.stats.missing_tokens
+    for old, new in zip(before, after):
+        kept = {(e.start, e.end, e.label_) for e in old.reference.ents}
+        assert kept <= {(e.start, e.end, e.label_) for e in new.reference.ents}
+
+
 def test_a_spacy_ner_teacher_gives_no_confidences(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("ner").add_label("Chemical")
