@@ -1,5 +1,6 @@
 """Label propagation over an archive (spacy_dtn.propagation), by hand (the reader's use of
 it, on real slices, is in test_self_training.py)."""
+import pytest
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
@@ -53,3 +54,23 @@ def test_propagation_adds_only_over_o_tokens_and_leaves_the_known_docs_alone():
     assert len(result) == len(archive)  # nothing for the known (gold) doc
     # nothing known, nothing labelled: nothing added
     assert propagate(archive, [[], [], [], []]) == [[], [], [], []]
+
+
+def load_silver_quality():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "silver_quality.py"
+    spec = importlib.util.spec_from_file_location("silver_quality", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_silver_s_entity_scores_by_hand():
+    entity_prf = load_silver_quality().entity_prf
+    predicted = [[(0, 1, "Chemical"), (2, 4, "Disease")], [(1, 2, "Disease")]]
+    true = [[(0, 1, "Chemical"), (2, 3, "Disease")], [(1, 2, "Disease"), (3, 4, "Chemical")]]
+    # 2 of 3 predicted are right; 2 of 4 true are found: F1 = 2 * (2/3 * 1/2) / (2/3 + 1/2)
+    assert entity_prf(predicted, true) == pytest.approx((2 / 3, 1 / 2, 4 / 7))
+    assert entity_prf([[]], [[]]) == (0.0, 0.0, 0.0)
