@@ -584,3 +584,29 @@ def test_compare_teaches_ner_pool_self_with_the_transfer_anchor(tmp_path, monkey
     assert trains["ner_pool_self_ft"]["--paths.pretrained"] == \
         str(runs / "ner_pool_self" / "model-best")
     assert "--paths.unlabeled" not in trains["ner_pool_self_ft"]
+
+
+def test_compare_teaches_the_propagating_rounds_in_order(tmp_path, monkeypatch):
+    """ner_pool_prop is taught by ner_pool_ft, ner_pool_prop2 by ner_pool_prop; both read
+    the archive with propagation on, as their known configs say."""
+    from spacy_dtn.tools.compare import KNOWN_SYSTEMS
+
+    assert KNOWN_SYSTEMS["ner_pool_prop2"] == KNOWN_SYSTEMS["ner_pool_prop"] == \
+        "configs/ner_self.cfg --corpora.train.propagate true"
+    options = compare_inputs(tmp_path, monkeypatch)
+    propagating = "self.cfg --corpora.train.propagate true"
+    systems = {"ner_pool_prop2": propagating, "ner_pool_prop": propagating,
+               "ner_pool_ft": "ft.cfg", "ner_pooled": "pooled.cfg"}
+    calls = []
+    run_compare(systems, [0], tmp_path / "out", {**options, "archive_complement": True},
+                runner=fake_runner(calls, {name: {0: 0.5} for name in systems}))
+    trains = {cmd[cmd.index("--output") + 1].rsplit("/", 1)[1]: dict(zip(cmd, cmd[1:]))
+              for cmd in calls if cmd[2] == "spacy"}
+    runs = tmp_path / "out" / "runs" / "seed-0"
+    assert list(trains) == ["ner_pooled", "ner_pool_ft", "ner_pool_prop", "ner_pool_prop2"]
+    assert trains["ner_pool_prop"]["--paths.teacher"] == str(runs / "ner_pool_ft" / "model-best")
+    assert trains["ner_pool_prop2"]["--paths.teacher"] == \
+        str(runs / "ner_pool_prop" / "model-best")
+    for name in ("ner_pool_prop", "ner_pool_prop2"):
+        assert trains[name]["--corpora.train.propagate"] == "true"
+        assert trains[name]["--paths.unlabeled"] == str(runs / "archive.spacy")

@@ -32,7 +32,8 @@ the ``--target`` train docs outside that seed's ``--fraction``, labels dropped
 their reader also gets the dev and test files as ``held_out`` and drops any archive text
 equal to one of their sentences. Their teacher is another system's model-best of the same
 seed (``ner_self`` by ``ner``, ``ner_self2`` by ``ner_self``, ``ner_pool_self`` by
-``ner_pool_ft``, ``dtn_self`` by ``dtn``; ``--taught-by NAME=TEACHER`` for others).
+``ner_pool_ft``, ``ner_pool_prop`` by ``ner_pool_ft``, ``ner_pool_prop2`` by
+``ner_pool_prop``, ``dtn_self`` by ``dtn``; ``--taught-by NAME=TEACHER`` for others).
 
 A run with ``done.json`` is not trained again: stop and rerun the same command to resume, or
 add seeds and systems later. Nothing machine-specific (absolute paths, host names) is written

@@ -25,7 +25,9 @@ DEFAULT_SYSTEMS = {
 #: ``ner_self`` (gold + ``ner``'s silver), ``ner_self2`` (its second round: ``ner_self`` the
 #: teacher), ``ner_self_ft`` (``ner_self``, then the gold alone); ``ner_pool_self`` and
 #: ``ner_pool_self_ft``, the same taught by stock spaCy's transfer (``ner_pool_ft``): the
-#: sources reach the archive through the teacher; ``dtn_self`` and ``dtn_self_ft``, the DTN
+#: sources reach the archive through the teacher; ``ner_pool_prop`` and ``ner_pool_prop2``,
+#: ``ner_pool_self`` with label propagation over the silver (``propagate``,
+#: :mod:`spacy_dtn.propagation`) and its second round; ``dtn_self`` and ``dtn_self_ft``, the DTN
 #: as the student (gold, sources and ``dtn``'s silver at once; then the target alone). The
 #: label-equivalence line:
 #: ``ner_30pct`` and ``ner_100pct``, spaCy ``ner`` on 30 % and 100 % of the target's train
@@ -55,6 +57,8 @@ KNOWN_SYSTEMS = {
     "ner_self_ft": "configs/ner_self_ft.cfg",
     "ner_pool_self": "configs/ner_self.cfg",
     "ner_pool_self_ft": "configs/ner_self_ft.cfg",
+    "ner_pool_prop": "configs/ner_self.cfg --corpora.train.propagate true",
+    "ner_pool_prop2": "configs/ner_self.cfg --corpora.train.propagate true",
     "dtn_self": "configs/dtn_self.cfg",
     "dtn_self_ft": "configs/dtn_ft.cfg",
     "ner_30pct": "configs/ner_efficiency.cfg --corpora.train.target_fraction 0.3",
@@ -71,7 +75,8 @@ PRETRAINED_BY = {"ner_pool_ft": "ner_pooled", "ner_fill_ft": "ner_filled",
 #: spaCy ``ner`` trained on the target alone, the previous round of self-training, or stock
 #: spaCy's transfer from the sources.
 TAUGHT_BY = {"ner_filled": "ner", "dtn_filled": "ner", "ner_self": "ner",
-             "ner_self2": "ner_self", "ner_pool_self": "ner_pool_ft", "dtn_self": "dtn"}
+             "ner_self2": "ner_self", "ner_pool_self": "ner_pool_ft", "dtn_self": "dtn",
+             "ner_pool_prop": "ner_pool_ft", "ner_pool_prop2": "ner_pool_prop"}
 
 
 def pretrained_by(name: str, config: str) -> Optional[str]:
